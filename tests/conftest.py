@@ -1,0 +1,164 @@
+"""Fixtures that start real processes: Celery workers and a gunicorn web server.
+
+They talk to the same database and broker as the tests: PostgreSQL + RabbitMQ when
+DATABASE_URL / CELERY_BROKER_URL are set (CI), else the embedded default under FRONTIER_VAR_DIR.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Short lease and heartbeat so crash recovery takes seconds, not minutes.
+FAST_JOB_TIMING = {
+    "FRONTIER_JOB_HEARTBEAT_SECONDS": "0.5",
+    "FRONTIER_JOB_LEASE_SECONDS": "3",
+    "FRONTIER_REAPER_INTERVAL_SECONDS": "1",
+}
+
+
+def database_url_of_test_db() -> str:
+    """The URL of the database the tests are using (pytest-django's test database)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = quote(db.get("USER") or "")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition, timeout: float, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+class ProcessGroup:
+    """A subprocess in its own session, so SIGKILL reaches its pool children too."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict, log_path: Path):
+        self.name = name
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            cmd, env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.signal(signal.SIGKILL)  # leftovers of the group, if any
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def process_env(transactional_db, tmp_path):
+    """Environment for child processes: same database (the test one), broker and var dir."""
+    env = dict(os.environ)
+    env.update(FAST_JOB_TIMING)
+    env["DATABASE_URL"] = database_url_of_test_db()
+    env["DJANGO_SETTINGS_MODULE"] = "webapp.settings"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def start_worker(process_env, tmp_path):
+    """Start `celery worker` processes; each is stopped (or already killed) at teardown."""
+    from workers.celery_app import app
+
+    app.control.purge()  # messages left by earlier tests refer to rows that no longer exist
+    started: list[ProcessGroup] = []
+
+    def start(name: str = "w1", queues: str = "gpu-eval,gpu-train,cpu", beat: bool = False, env=None):
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+            "-Q", queues, "-c", "1", "-n", f"{name}@%h", "-l", "info",
+            "--without-gossip", "--without-mingle",
+        ]
+        if beat:
+            cmd += ["-B", "-s", str(tmp_path / f"beat-{name}")]
+        worker = ProcessGroup(name, cmd, env or process_env, tmp_path / f"worker-{name}.log")
+        started.append(worker)
+        hostname = f"{name}@{socket.gethostname()}"
+        try:
+            wait_for(
+                lambda: worker.proc.poll() is not None or app.control.ping(destination=[hostname], timeout=0.5),
+                timeout=90, message=f"worker {hostname} to answer a ping",
+            )
+        except AssertionError:
+            raise AssertionError(f"worker {name} did not start:\n{worker.output()[-3000:]}")
+        assert worker.proc.poll() is None, f"worker {name} exited:\n{worker.output()[-3000:]}"
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def start_web(process_env, tmp_path):
+    """Start gunicorn on a free port; returns its base URL."""
+    started: list[ProcessGroup] = []
+
+    def start(env_overrides: dict | None = None) -> str:
+        import requests
+
+        port = free_port()
+        env = {**process_env, **(env_overrides or {})}
+        cmd = [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "60"]
+        web = ProcessGroup("web", cmd, env, tmp_path / f"web-{port}.log")
+        started.append(web)
+        url = f"http://127.0.0.1:{port}"
+
+        def answers():
+            if web.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{web.output()[-3000:]}")
+            try:
+                return requests.get(url + "/healthz", timeout=5) is not None
+            except requests.ConnectionError:
+                return False
+
+        wait_for(answers, timeout=60, message="gunicorn to answer")
+        return url
+
+    yield start
+    for web in started:
+        web.stop()

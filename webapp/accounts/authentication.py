@@ -1,0 +1,30 @@
+from rest_framework import authentication, exceptions
+
+from webapp.accounts.services import TokenError, api_token_authenticate
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Token <token>` with a token from `manage.py createapitoken`."""
+
+    keyword = "Token"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid Authorization header: expected 'Token <token>' with no spaces in the token."
+            )
+        try:
+            token = header[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid token: it must be ASCII.")
+        try:
+            record = api_token_authenticate(token)
+        except TokenError as error:
+            raise exceptions.AuthenticationFailed(str(error))
+        return record.user, record
+
+    def authenticate_header(self, request):
+        return self.keyword

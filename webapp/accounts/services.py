@@ -1,0 +1,60 @@
+"""API tokens: create (the plain token is returned once), revoke, authenticate."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from webapp.accounts.models import ApiToken
+
+TOKEN_PREFIX = "frt_"
+# Writing last_used_at on every request would turn each API read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenError(Exception):
+    """The token is missing, unknown or revoked; the message says which."""
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256-bit random strings, so a fast hash is as safe as a slow one here.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken.objects.create(user=user, name=name, prefix=token[:12], key_hash=hash_token(token))
+    return record, token
+
+
+def api_token_create_for_username(*, username: str, name: str = "") -> tuple[ApiToken, str]:
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise TokenError(f"No user named {username!r}. Create one first (manage.py createsuperuser).")
+    if not user.is_active:
+        raise TokenError(f"User {username!r} is inactive.")
+    return api_token_create(user=user, name=name)
+
+
+def api_token_revoke(token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_authenticate(token: str) -> ApiToken:
+    record = ApiToken.objects.select_related("user").filter(key_hash=hash_token(token)).first()
+    if record is None:
+        raise TokenError("Invalid token.")
+    if record.revoked_at is not None:
+        raise TokenError(f"Token {record.prefix}… was revoked on {record.revoked_at:%Y-%m-%d %H:%M} UTC.")
+    if not record.user.is_active:
+        raise TokenError("The token's user is inactive.")
+    now = timezone.now()
+    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
+        record.last_used_at = now
+    return record

@@ -1,0 +1,120 @@
+"""The job pattern every background task uses.
+
+A `Job` row is the truth about a piece of background work; the Celery message only carries
+its id. A running job holds a *lease* (`lease_expires_at`) that its worker renews with every
+heartbeat; whoever finds the lease expired (a redelivered message or the reaper) may take the
+job over. Each try is one `JobAttempt`; each state change is one `JobTransition` with its time
+and reason.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+
+class Job(models.Model):
+    task_name = models.CharField(max_length=200, help_text="Celery task that runs this job.")
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its message last reached the broker."
+    )
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Start of the current attempt.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    attempt_count = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(null=True, blank=True)
+
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the job failed or was cancelled.")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["state", "lease_expires_at"], name="job_state_lease_idx"),
+            models.Index(fields=["state", "published_at"], name="job_state_published_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.task_name} ({self.state})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def progress_fraction(self) -> float | None:
+        if not self.progress_total:
+            return None
+        return min(1.0, self.progress_done / self.progress_total)
+
+
+class JobTransition(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=16, choices=JobState.choices, blank=True)
+    to_state = models.CharField(max_length=16, choices=JobState.choices)
+    at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '∅'} → {self.to_state} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class AttemptOutcome(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRY = "retry", "failed, will retry"
+    CANCELLED = "cancelled"
+    LOST = "lost", "worker lost"
+
+
+class JobAttempt(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    task_id = models.CharField(max_length=255, blank=True)
+    worker_hostname = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING)
+    error_class = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    log_tail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="unique_attempt_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of job {self.job_id} ({self.outcome})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,187 @@
+"""Runs one job inside a Celery task: claim the lease, heartbeat, capture logs, record the end.
+
+`job_task` turns a handler `fn(ctx) -> dict | None` into a Celery task that takes a job id.
+The handler reports progress with `ctx.progress(...)` and calls `ctx.check()` (or
+`ctx.sleep(...)`) at safe points, where a cancel request or a lost lease stops it.
+"""
+
+import collections
+import logging
+import os
+import threading
+import traceback
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from webapp.jobs import services
+from webapp.jobs.models import AttemptOutcome, Job, JobAttempt
+from workers.celery_app import app
+
+logger = logging.getLogger("frontier.job")
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler when its job was cancelled."""
+
+
+class LeaseLost(Exception):
+    """Raised inside a handler when another attempt (or the reaper) took its job over."""
+
+
+class TransientJobError(Exception):
+    """A failure worth another attempt (network blip, busy device); retried with backoff."""
+
+
+class LogTail(logging.Handler):
+    """Keeps the last lines logged while a job runs, for its attempt row."""
+
+    def __init__(self, lines: int):
+        super().__init__(level=logging.INFO)
+        self.lines = collections.deque(maxlen=lines)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class JobContext:
+    """What a handler sees: the job's row and params, progress, cancellation, its logger."""
+
+    def __init__(self, job: Job, attempt: JobAttempt):
+        self.job = job
+        self.attempt = attempt
+        self.params = job.params
+        self.log = logger
+        self.progress_done: int | None = None
+        self.progress_total: int | None = None
+        self.cancel_requested = threading.Event()
+        self.lease_lost = threading.Event()
+        self._wake = threading.Event()
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        self.progress_done = done
+        if total is not None:
+            self.progress_total = total
+
+    def check(self) -> None:
+        if self.lease_lost.is_set():
+            raise LeaseLost(f"job {self.job.pk} was taken over; attempt {self.attempt.number} stops")
+        if self.cancel_requested.is_set():
+            raise JobCancelled(f"job {self.job.pk} was cancelled")
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, waking early (and raising) on cancel or lost lease."""
+        self._wake.wait(seconds)
+        self.check()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease every FRONTIER_JOB_HEARTBEAT_SECONDS while the handler runs."""
+
+    def __init__(self, ctx: JobContext, log_tail: LogTail):
+        super().__init__(name=f"heartbeat-job-{ctx.job.pk}", daemon=True)
+        self.ctx = ctx
+        self.log_tail = log_tail
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.FRONTIER_JOB_HEARTBEAT_SECONDS):
+                self.beat()
+        finally:
+            connection.close()
+
+    def beat(self) -> None:
+        try:
+            reply = services.job_heartbeat(
+                self.ctx.attempt,
+                progress_done=self.ctx.progress_done,
+                progress_total=self.ctx.progress_total,
+                log_tail=self.log_tail.text(),
+            )
+        except Exception:
+            logger.exception("Heartbeat of job %s failed; will try again", self.ctx.job.pk)
+            return
+        if not reply.lease_held:
+            self.ctx.lease_lost.set()
+            self.ctx.wake()
+        if reply.cancel_requested:
+            self.ctx.cancel_requested.set()
+            self.ctx.wake()
+
+
+def retry_countdown(attempt_number: int) -> float:
+    """Exponential backoff between tries: 10 s, 20 s, 40 s, ... capped at 10 minutes."""
+    return min(600.0, 10.0 * 2 ** (attempt_number - 1))
+
+
+def execute_job(task, job_id: int, handler) -> None:
+    close_old_connections()
+    attempt = services.job_claim(
+        job_id, task_id=task.request.id or "", hostname=task.request.hostname or "", pid=os.getpid()
+    )
+    if attempt is None:
+        return
+    job = Job.objects.get(pk=job_id)
+    ctx = JobContext(job, attempt)
+    log_tail = LogTail(settings.FRONTIER_JOB_LOG_TAIL_LINES)
+    root = logging.getLogger()
+    root.addHandler(log_tail)
+    heartbeat = Heartbeat(ctx, log_tail)
+    heartbeat.start()
+    outcome, result, error_class, error_message, countdown = AttemptOutcome.SUCCEEDED, None, "", "", None
+    try:
+        logger.info("Job %s attempt %s started: %s %s", job_id, attempt.number, job.task_name, job.params)
+        result = handler(ctx)
+        logger.info("Job %s attempt %s succeeded", job_id, attempt.number)
+    except JobCancelled as error:
+        outcome, error_class, error_message = AttemptOutcome.CANCELLED, "JobCancelled", str(error)
+    except LeaseLost as error:
+        outcome, error_class, error_message = AttemptOutcome.LOST, "LeaseLost", str(error)
+    except SoftTimeLimitExceeded:
+        outcome, error_class = AttemptOutcome.FAILED, "Timeout"
+        error_message = f"exceeded its soft time limit of {task.soft_time_limit or app.conf.task_soft_time_limit} s"
+    except TransientJobError as error:
+        outcome, error_class, error_message = AttemptOutcome.RETRY, type(error).__name__, str(error)
+        countdown = retry_countdown(attempt.number)
+    except Exception as error:
+        outcome, error_class, error_message = AttemptOutcome.FAILED, type(error).__name__, str(error)
+        logger.error("Job %s attempt %s failed:\n%s", job_id, attempt.number, traceback.format_exc())
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join()
+        root.removeHandler(log_tail)
+    services.attempt_finish(
+        attempt, outcome, result=result, error_class=error_class, error_message=error_message,
+        log_tail=log_tail.text(), retry_countdown=countdown,
+        progress_done=ctx.progress_done, progress_total=ctx.progress_total,
+    )
+
+
+def job_task(*, soft_time_limit: int | None = None, time_limit: int | None = None):
+    """Make a Celery task named workers.tasks.<handler name> that runs the handler as a job."""
+
+    def decorate(handler):
+        def run(task, job_id: int) -> None:
+            execute_job(task, job_id, handler)
+
+        run.__doc__ = handler.__doc__
+        options = {"name": f"workers.tasks.{handler.__name__}", "bind": True}
+        if soft_time_limit is not None:
+            options["soft_time_limit"] = soft_time_limit
+        if time_limit is not None:
+            options["time_limit"] = time_limit
+        return app.task(**options)(run)
+
+    return decorate

@@ -1,0 +1,45 @@
+"""Celery tasks. Each job task takes a job id; `workers.runner` does the job bookkeeping."""
+
+import hashlib
+import time
+
+from django.core.files.storage import default_storage
+
+from webapp.jobs.services import jobs_reap
+from workers.celery_app import app
+from workers.runner import job_task
+
+
+@job_task()
+def diagnostic_sleep(ctx) -> dict:
+    """Sleep `seconds` in small steps with progress: checks queue, worker and job machinery."""
+    seconds = float(ctx.params.get("seconds", 1.0))
+    steps = max(1, int(seconds * 4))
+    ctx.progress(0, steps)
+    started = time.monotonic()
+    for step in range(1, steps + 1):
+        ctx.sleep(seconds / steps)
+        ctx.progress(step)
+    return {"slept_seconds": round(time.monotonic() - started, 3)}
+
+
+@job_task()
+def storage_digest(ctx) -> dict:
+    """SHA-256 of a file in the shared storage, read by the worker: proves web and workers
+    see the same files (local disk or S3)."""
+    name = ctx.params["name"]
+    digest = hashlib.sha256()
+    size = 0
+    with default_storage.open(name, "rb") as stored:
+        for chunk in iter(lambda: stored.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+            ctx.check()
+    return {"name": name, "sha256": digest.hexdigest(), "size": size}
+
+
+@app.task(name="workers.tasks.reap_jobs", soft_time_limit=60, time_limit=90)
+def reap_jobs() -> dict:
+    """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating."""
+    report = jobs_reap()
+    return {"requeued": report.requeued, "ended": report.ended, "republished": report.republished}
