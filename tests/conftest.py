@@ -5,18 +5,13 @@ DATABASE_URL / CELERY_BROKER_URL are set (CI), else the embedded default under F
 """
 
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from django.db import connection
-
-REPO = Path(__file__).resolve().parent.parent
+from frontier_processes import ProcessGroup, free_port, wait_for
 
 # Short lease and heartbeat so crash recovery takes seconds, not minutes.
 FAST_JOB_TIMING = {
@@ -34,58 +29,6 @@ def database_url_of_test_db() -> str:
     user = quote(db.get("USER") or "")
     password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
     return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, interval: float = 0.2, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-
-
-class ProcessGroup:
-    """A subprocess in its own session, so SIGKILL reaches its pool children too."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict, log_path: Path):
-        self.name = name
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            cmd, env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.signal(signal.SIGKILL)  # leftovers of the group, if any
-        self.log.close()
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 import requests
-from conftest import wait_for
+from frontier_processes import free_port, wait_for
 
 from webapp.jobs.models import AttemptOutcome, Job, JobState
 from webapp.jobs.services import job_submit
@@ -97,8 +97,6 @@ def test_healthz_is_200_with_everything_up(start_worker, start_web):
 
 
 def test_healthz_is_503_naming_the_broker_when_its_port_is_closed(start_web):
-    from conftest import free_port
-
     url = start_web({"CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//"})
 
     response = requests.get(url + "/healthz", timeout=10)

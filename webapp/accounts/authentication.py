@@ -19,11 +19,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         try:
             token = header[1].decode()
         except UnicodeError:
-            raise exceptions.AuthenticationFailed("Invalid token: it must be ASCII.")
+            raise exceptions.AuthenticationFailed("Invalid token: it must be ASCII.") from None
         try:
             record = api_token_authenticate(token)
         except TokenError as error:
-            raise exceptions.AuthenticationFailed(str(error))
+            raise exceptions.AuthenticationFailed(str(error)) from None
         return record.user, record
 
     def authenticate_header(self, request):

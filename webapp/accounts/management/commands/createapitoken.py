@@ -14,5 +14,5 @@ class Command(BaseCommand):
         try:
             _, token = api_token_create_for_username(username=username, name=name)
         except TokenError as error:
-            raise CommandError(str(error))
+            raise CommandError(str(error)) from None
         self.stdout.write(token)
