@@ -1,0 +1,126 @@
+"""Tiny random-init FrontierVLM checkpoints for tests and the demo (no download, < 5 MB).
+
+The tiny CLIP keeps the 24 x 24 patch grid of ViT-L/14-336 (96-px images, 4-px patches), so every
+V and region size of the real models holds; widths are small. The tokenizer is a WordPiece model
+built in code: whole common words, single characters with ``##`` continuations (so any lowercase
+text encodes without <unk>), digits, punctuation and the special tokens incl. ``<image>``.
+Prompts are plain text (no chat template): ``"<image>\\nquestion: ... answer:"``.
+"""
+
+import string
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+from transformers import CLIPImageProcessorPil, PreTrainedTokenizerFast
+
+from .modeling import IMAGE_TOKEN, FrontierVLM, FrontierVLMConfig
+
+PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", "<unk>", "<s>", "</s>"
+SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN, IMAGE_TOKEN)
+COMMON_WORDS = """
+the a an is are was be of and or not no yes to in on at by for with from as it this that these those there
+what which who where when how why many much does do can image picture photo shown show question answer
+left right top bottom middle center above below behind front next number count total text word letter
+color shape size object objects person people man woman dog cat car bus tree sky red green blue yellow
+black white orange purple brown gray pink large small big one two three four five six seven eight nine ten
+zero square circle triangle line dot
+""".split()
+
+TINY_IMAGE_SIZE = 96
+TINY_PATCH_SIZE = 4
+TINY_VISION = {
+    "model_type": "clip_vision_model",
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 5,
+    "num_attention_heads": 4,
+    "image_size": TINY_IMAGE_SIZE,
+    "patch_size": TINY_PATCH_SIZE,
+}
+# Same relative depths as ViT-L's [12, 16, 22, 23] (the last one is layer -2).
+TINY_MULTI_LEVEL_LAYERS = [1, 2, 3, 4]
+LLM_FAMILIES = ("qwen2", "llama")
+
+
+def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A deterministic ~200-token WordPiece tokenizer that can encode any lowercase ASCII text."""
+    characters = string.ascii_lowercase + string.digits
+    pieces = [*SPECIAL_TOKENS, *string.punctuation, *characters, *(f"##{c}" for c in characters), *COMMON_WORDS]
+    vocab = {piece: index for index, piece in enumerate(dict.fromkeys(pieces))}
+    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token=UNK_TOKEN, max_input_chars_per_word=100))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece(prefix="##")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        extra_special_tokens=[IMAGE_TOKEN],
+        padding_side="left",
+    )
+
+
+def tiny_text_config(family: str, vocab_size: int, hidden: int, layers: int, token_ids: dict) -> dict:
+    if family not in LLM_FAMILIES:
+        raise ValueError(f"unknown LLM family {family!r}; choose one of {', '.join(LLM_FAMILIES)}")
+    return {
+        "model_type": family,
+        "vocab_size": vocab_size,
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 2048,
+        "tie_word_embeddings": family == "qwen2",  # small Qwen models tie their embeddings
+        **token_ids,
+    }
+
+
+def tiny_image_processor() -> CLIPImageProcessorPil:
+    return CLIPImageProcessorPil(
+        size={"shortest_edge": TINY_IMAGE_SIZE}, crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}
+    )
+
+
+def build_tiny_vlm(
+    compressor: str = "quecc",
+    tokens: int = 16,
+    llm_hidden: int = 64,
+    llm_layers: int = 2,
+    llm_family: str = "qwen2",
+    seed: int = 0,
+) -> tuple[FrontierVLM, PreTrainedTokenizerFast]:
+    """A random-init tiny FrontierVLM and its tokenizer; the same seed gives the same weights."""
+    tokenizer = build_tiny_tokenizer()
+    token_ids = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    config = FrontierVLMConfig(
+        vision_config=TINY_VISION,
+        text_config=tiny_text_config(llm_family, len(tokenizer), llm_hidden, llm_layers, token_ids),
+        compressor_method=compressor,
+        visual_tokens=tokens,
+        multi_level_layers=TINY_MULTI_LEVEL_LAYERS,
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+    )
+    torch.manual_seed(seed)
+    return FrontierVLM(config), tokenizer
+
+
+def make_tiny_checkpoint(out: str | Path, **tiny_options) -> Path:
+    """Write a tiny checkpoint folder: config, safetensors weights, tokenizer, image processor.
+
+    ``tiny_options`` are those of ``build_tiny_vlm`` (compressor, tokens, llm_hidden, ...).
+    """
+    model, tokenizer = build_tiny_vlm(**tiny_options)
+    out = Path(out)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    tiny_image_processor().save_pretrained(out)
+    return out
