@@ -1,0 +1,5 @@
+import sys
+
+from fitting.cli import main
+
+sys.exit(main())
