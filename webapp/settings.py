@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "webapp.accounts",
     "webapp.jobs",
+    "webapp.registry",
+    "webapp.fits",
     "webapp.core",
 ]
 
@@ -201,6 +203,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.diagnostic_sleep": {"queue": "cpu"},
     "workers.tasks.storage_digest": {"queue": "cpu"},
     "workers.tasks.reap_jobs": {"queue": "cpu"},
+    "workers.tasks.refit_scaling_laws": {"queue": "cpu"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -217,6 +220,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": FRONTIER_REAPER_INTERVAL_SECONDS},
     },
 }
+
+# --- Fitting service ------------------------------------------------------------------------
+FRONTIER_FIT_LAWS = env.list("FRONTIER_FIT_LAWS", default=["multiplicative", "additive"])
+FRONTIER_FIT_QUERY_TOKENS = [float(q) for q in env.list("FRONTIER_FIT_QUERY_TOKENS", default=["0", "50"])]
+FRONTIER_FIT_BOOTSTRAP_RESAMPLES = env.int("FRONTIER_FIT_BOOTSTRAP_RESAMPLES", default=1000)
+FRONTIER_REFIT_DELAY_SECONDS = env.float("FRONTIER_REFIT_DELAY_SECONDS", default=2.0)
 
 # --- Health ---------------------------------------------------------------------------------
 FRONTIER_HEALTH_TIMEOUT_SECONDS = env.float("FRONTIER_HEALTH_TIMEOUT_SECONDS", default=1.0)

@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 
 from webapp.jobs.services import jobs_reap
 from workers.celery_app import app
+from workers.refit import refit_all
 from workers.runner import job_task
 
 
@@ -43,3 +44,9 @@ def reap_jobs() -> dict:
     """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating."""
     report = jobs_reap()
     return {"requeued": report.requeued, "ended": report.ended, "republished": report.republished}
+
+
+@job_task(soft_time_limit=15 * 60, time_limit=16 * 60)
+def refit_scaling_laws(ctx) -> dict:
+    """Recompute measured suite scores and refit every suite × compressor × law whose input changed."""
+    return refit_all(progress=ctx.progress)

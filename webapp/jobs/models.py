@@ -48,9 +48,20 @@ class Job(models.Model):
 
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the job failed or was cancelled.")
+    coalesce_key = models.CharField(
+        max_length=200, blank=True,
+        help_text="Jobs with the same key coalesce: while one is queued, submitting another returns it.",
+    )
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["coalesce_key"],
+                condition=models.Q(state="queued") & ~models.Q(coalesce_key=""),
+                name="one_queued_job_per_coalesce_key",
+            )
+        ]
         indexes = [
             models.Index(fields=["state", "lease_expires_at"], name="job_state_lease_idx"),
             models.Index(fields=["state", "published_at"], name="job_state_published_idx"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from webapp.jobs.models import AttemptOutcome, Job, JobAttempt, JobState, JobTransition
@@ -37,9 +37,20 @@ def known_task_names() -> set[str]:
 
 
 def job_submit(
-    *, task_name: str, params: dict | None = None, created_by=None, max_attempts: int | None = None
+    *,
+    task_name: str,
+    params: dict | None = None,
+    created_by=None,
+    max_attempts: int | None = None,
+    coalesce_key: str = "",
+    countdown: float | None = None,
 ) -> Job:
-    """Create a queued job and publish its id once the surrounding transaction commits."""
+    """Create a queued job and publish its id once the surrounding transaction commits.
+
+    With a `coalesce_key`, a job with that key that is still queued is returned instead of a
+    new one (a burst of requests becomes one job); `countdown` delays its start so a burst can
+    gather first.
+    """
     if task_name not in known_task_names():
         raise JobError(f"Unknown task {task_name!r}; known tasks: {', '.join(sorted(known_task_names()))}.")
     now = timezone.now()
@@ -49,13 +60,21 @@ def job_submit(
         created_by=created_by,
         max_attempts=max_attempts or settings.FRONTIER_JOB_MAX_ATTEMPTS,
         queued_at=now,
-        state="",
+        coalesce_key=coalesce_key,
+        state=JobState.QUEUED,
     )
     with transaction.atomic():
-        job.save()
-        _transition(job, JobState.QUEUED, "submitted", now)
-        job.save(update_fields=["state"])
-        _publish_on_commit(job.pk)
+        if coalesce_key:
+            waiting = Job.objects.filter(coalesce_key=coalesce_key, state=JobState.QUEUED).first()
+            if waiting is not None:
+                return waiting
+        try:
+            with transaction.atomic():
+                job.save()
+        except IntegrityError:  # another request queued the same key a moment ago
+            return Job.objects.get(coalesce_key=coalesce_key, state=JobState.QUEUED)
+        JobTransition.objects.create(job=job, from_state="", to_state=JobState.QUEUED, at=now, reason="submitted")
+        _publish_on_commit(job.pk, countdown=countdown)
     return job
 
 
@@ -237,6 +256,11 @@ def attempt_finish(
 
 
 def _requeue(job: Job, now: datetime, reason: str, countdown: float | None = None) -> None:
+    if job.coalesce_key:
+        waiting = Job.objects.filter(coalesce_key=job.coalesce_key, state=JobState.QUEUED).exclude(pk=job.pk).first()
+        if waiting is not None:
+            _finish_job(job, JobState.CANCELLED, now, f"{reason}; coalesced into queued job {waiting.pk}")
+            return
     _transition(job, JobState.QUEUED, reason, now)
     job.queued_at = now
     job.published_at = None

@@ -1,0 +1,143 @@
+"""Suite scores, scaling-law fits and refit coalescing, in-process (the worker path is in
+tests/integration/test_refit_worker.py)."""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from webapp.fits.models import ScalingLawFit
+from webapp.fits.services import REFIT_TASK, refit_request
+from webapp.jobs.models import Job, JobState
+from webapp.registry.models import (
+    Benchmark,
+    BenchmarkSuite,
+    Checkpoint,
+    CheckpointStatus,
+    Compressor,
+    EvaluationRun,
+    LanguageModel,
+    SuiteScore,
+)
+from webapp.registry.services import benchmark_results_record
+from workers.refit import refit_all
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fast_bootstrap(settings):
+    settings.FRONTIER_FIT_BOOTSTRAP_RESAMPLES = 200
+
+
+def test_published_table_is_loaded_and_fitted_like_the_paper(fast_bootstrap):
+    call_command("load_published", stdout=io.StringIO())
+    assert Checkpoint.objects.filter(published=True, visibility="public").count() == 28
+    assert all("2411.03312" in c.citation for c in Checkpoint.objects.all())
+
+    report = refit_all()
+
+    fits = ScalingLawFit.objects.filter(suite__name="reasoning", scope="all", law="multiplicative")
+    assert sorted(fits.values_list("query_tokens", flat=True)) == [0.0, 50.0]
+    fit = fits.get(query_tokens=50)
+    assert 0.0685 <= fit.params["alpha"] <= 0.0734 and 0.0138 <= fit.params["beta"] <= 0.0168
+    assert fit.sse <= 3.80e-4 and fit.n_points == 28
+    assert 12 <= fit.decisions["V*(Q=50)"] <= 16
+    assert fits.get(query_tokens=0).decisions["V*(Q=0)"] == 1
+    low, high = fit.intervals["beta"]
+    assert low <= fit.params["beta"] <= high
+    assert fit.active_bounds == ["D=0"] and fit.warnings  # D sits on its bound: flagged, not hidden
+    statuses = {(f["scope"], f["law"]): f["status"] for f in report["fits"] if f["suite"] == "reasoning"}
+    assert statuses[("all", "additive")] == "fitted"
+
+
+def test_an_unchanged_input_is_not_refitted(fast_bootstrap):
+    call_command("load_published", stdout=io.StringIO())
+    refit_all()
+    count = ScalingLawFit.objects.count()
+
+    report = refit_all()
+
+    assert ScalingLawFit.objects.count() == count
+    assert {f["status"] for f in report["fits"] if f["suite"] == "reasoning"} == {"unchanged"}
+
+
+def test_loading_the_same_table_twice_changes_nothing():
+    call_command("load_published", stdout=io.StringIO())
+    call_command("load_published", stdout=io.StringIO())
+    assert Checkpoint.objects.count() == 28 and SuiteScore.objects.count() == 28
+
+
+def test_bad_published_tables_are_refused_with_the_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("llm_family,llm_params_b,compressor,visual_tokens,avg_score\nq,0.5,tokenpacker,4,1.7\n")
+    with pytest.raises(CommandError, match=r"bad.csv:2: avg_score 1.7 is outside \[0, 1\]"):
+        call_command("load_published", str(bad))
+    with pytest.raises(CommandError, match="Unknown suite 'vision'"):
+        call_command("load_published", "--suite", "vision")
+    assert not Checkpoint.objects.exists()
+
+
+def test_a_burst_of_refit_requests_becomes_one_queued_job():
+    jobs = {refit_request().pk for _ in range(5)}
+    assert len(jobs) == 1
+    job = Job.objects.get()
+    assert job.task_name == REFIT_TASK and job.state == JobState.QUEUED
+    Job.objects.filter(pk=job.pk).update(state=JobState.RUNNING)  # once it runs, new data needs a new refit
+    assert refit_request().pk != job.pk
+
+
+def make_measured_checkpoint(suite, n_params, tokens, scores, compressor):
+    llm, _ = LanguageModel.objects.get_or_create(name=f"tiny-{n_params}", n_params=n_params, defaults={"family": "tiny"})
+    checkpoint = Checkpoint.objects.create(
+        name=f"tiny-{n_params}-{tokens}", llm=llm, compressor=compressor, visual_tokens=tokens,
+        status=CheckpointStatus.READY,
+    )
+    run = EvaluationRun.objects.create(checkpoint=checkpoint, suite=suite)
+    for key, value in scores.items():
+        benchmark = Benchmark.objects.get(suite=suite, key=key)
+        benchmark_results_record(
+            run=run, benchmark=benchmark,
+            metrics=[{"metric": "exact_match", "value": value, "stderr": 0.02, "n": 500}],
+            raw={"results": {key: {"exact_match,none": value}}}, stamp={"seed": 0},
+        )
+    return checkpoint
+
+
+def test_measured_results_become_suite_scores_and_fits(fast_bootstrap):
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    law = lambda n, v: 0.9 / ((n / 1e6) ** 0.3 * v ** 0.1) + 0.05  # noqa: E731
+    for n in (1_000_000, 4_000_000, 16_000_000):
+        for v in (1, 4, 16, 64):
+            error = law(n, v)
+            make_measured_checkpoint(suite, n, v, {"shapes": 1 - error, "glyphs": 1 - error}, pool)
+    incomplete = make_measured_checkpoint(suite, 2_000_000, 4, {"shapes": 0.5}, pool)
+
+    report = refit_all()
+
+    scores = SuiteScore.objects.filter(suite=suite)
+    assert scores.count() == 12 and not scores.filter(checkpoint=incomplete).exists()
+    one = scores.get(checkpoint__llm__n_params=4_000_000, checkpoint__visual_tokens=16)
+    assert one.error == pytest.approx(law(4_000_000, 16)) and one.n_benchmarks == 2
+    assert one.stderr == pytest.approx(np.sqrt(2 * 0.02**2) / 2)
+    assert {"suite": "synthetic", "checkpoint": incomplete.pk,
+            "reason": "missing 1 of 2 benchmarks: glyphs"} in report["exclusions"]
+    fit = ScalingLawFit.objects.get(suite=suite, scope="avgpool/1", law="multiplicative", query_tokens=0)
+    assert fit.params["alpha"] == pytest.approx(0.3, rel=1e-3) and fit.params["beta"] == pytest.approx(0.1, rel=1e-3)
+    assert fit.compressor == pool
+
+
+def test_results_are_recorded_idempotently_and_request_a_refit(django_capture_on_commit_callbacks):
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    with django_capture_on_commit_callbacks(execute=False):
+        checkpoint = make_measured_checkpoint(suite, 1_000_000, 4, {"shapes": 0.7}, pool)
+        run = checkpoint.runs.get()
+        benchmark_results_record(
+            run=run, benchmark=Benchmark.objects.get(suite=suite, key="shapes"),
+            metrics=[{"metric": "exact_match", "value": 0.75}], raw={}, stamp={},
+        )
+    assert run.results.count() == 1 and run.results.get().value == 0.75
+    assert Job.objects.filter(task_name=REFIT_TASK, state=JobState.QUEUED).count() == 1

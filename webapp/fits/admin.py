@@ -1,0 +1,10 @@
+from django.contrib import admin
+
+from webapp.fits.models import ScalingLawFit
+
+
+@admin.register(ScalingLawFit)
+class ScalingLawFitAdmin(admin.ModelAdmin):
+    list_display = ["suite", "scope", "law", "query_tokens", "n_points", "sse", "loso_mape", "created_at"]
+    list_filter = ["suite", "law", "scope"]
+    readonly_fields = [f.name for f in ScalingLawFit._meta.fields]

@@ -1,0 +1,45 @@
+from django.db import models
+
+from webapp.registry.models import BenchmarkSuite, Compressor
+
+
+class ScalingLawFit(models.Model):
+    """One fit of error(N, V) for a suite and a compressor (or all), with the decisions it
+    implies at a query length Q. A new row is written only when the input data changed
+    (`fingerprint`), so the latest row per (suite, scope, law, Q) is the current fit."""
+
+    suite = models.ForeignKey(BenchmarkSuite, on_delete=models.CASCADE, related_name="fits")
+    compressor = models.ForeignKey(
+        Compressor, null=True, blank=True, on_delete=models.CASCADE, related_name="fits",
+        help_text="Empty: all compressors together.",
+    )
+    scope = models.CharField(max_length=100, help_text="'all' or the compressor's method/version.")
+    law = models.CharField(max_length=50)
+    query_tokens = models.FloatField(help_text="Q used for the derived decisions.")
+    params = models.JSONField()
+    intervals = models.JSONField(default=dict, help_text="95 % bootstrap intervals: parameters and decisions.")
+    decisions = models.JSONField(default=dict, help_text="V*(Q) and other derived choices.")
+    sse = models.FloatField()
+    rmse = models.FloatField()
+    r2 = models.FloatField()
+    mape = models.FloatField()
+    loso_mape = models.FloatField(null=True, blank=True)
+    active_bounds = models.JSONField(default=list)
+    warnings = models.JSONField(default=list)
+    residuals = models.JSONField(default=list)
+    n_points = models.PositiveIntegerField()
+    fingerprint = models.CharField(max_length=64)
+    seconds = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["suite", "scope", "law", "query_tokens", "fingerprint"], name="unique_fit_per_input"
+            )
+        ]
+        indexes = [models.Index(fields=["suite", "scope", "law", "query_tokens", "-created_at"], name="fit_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.law} fit of {self.suite}/{self.scope} (Q={self.query_tokens:g}, {self.n_points} points)"

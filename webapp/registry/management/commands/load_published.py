@@ -1,0 +1,22 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from webapp.registry.services import RegistryError, published_scores_load
+
+PAPER_TABLE = Path(__file__).resolve().parents[2] / "data" / "paper_reasoning_scores.csv"
+
+
+class Command(BaseCommand):
+    help = "Load published (N, V, score) results, by default the paper's reasoning table, as public entries."
+
+    def add_arguments(self, parser):
+        parser.add_argument("csv", nargs="?", default=str(PAPER_TABLE))
+        parser.add_argument("--suite", default="reasoning")
+
+    def handle(self, *args, csv, suite, **options):
+        try:
+            count = published_scores_load(Path(csv), suite_name=suite)
+        except (RegistryError, FileNotFoundError) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Loaded {count} published entries into the {suite} suite; a refit is queued.")

@@ -1,0 +1,205 @@
+"""What gets evaluated (LLMs, compressors, checkpoints), on what (suites, benchmarks), and the
+results: a long table of benchmark metrics plus per-suite scores that fits and leaderboards read."""
+
+from django.conf import settings
+from django.db import models
+
+from webapp.jobs.models import Job
+
+
+class LanguageModel(models.Model):
+    family = models.CharField(max_length=100, help_text="e.g. qwen1.5-chat, llama-3")
+    name = models.CharField(max_length=200)
+    n_params = models.PositiveBigIntegerField(help_text="N, counted from the weights.")
+    hidden_size = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=500, blank=True, help_text="Hub repo id, URL or path.")
+    revision = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["family", "n_params"]
+        constraints = [models.UniqueConstraint(fields=["name", "revision", "n_params"], name="unique_llm")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.n_params / 1e9:.2f} B)"
+
+    @property
+    def n_params_b(self) -> float:
+        return self.n_params / 1e9
+
+
+class CompressorMethod(models.TextChoices):
+    AVGPOOL = "avgpool", "average pooling"
+    TOKENPACKER = "tokenpacker", "TokenPacker"
+    QUECC = "quecc", "QueCC"
+    PRUMERGE = "prumerge", "PruMerge"
+    MQT = "mqt", "Matryoshka Query Transformer"
+    MLP = "mlp", "MLP projector (no compression)"
+    OTHER = "other", "other"
+
+
+class Compressor(models.Model):
+    method = models.CharField(max_length=32, choices=CompressorMethod.choices)
+    version = models.CharField(max_length=50, default="1")
+    trainable = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["method", "version"]
+        constraints = [models.UniqueConstraint(fields=["method", "version"], name="unique_compressor")]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} v{self.version}"
+
+
+class CheckpointStatus(models.TextChoices):
+    UPLOADED = "uploaded"
+    VALIDATING = "validating"
+    READY = "ready"
+    REJECTED = "rejected"
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
+class Checkpoint(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkpoints"
+    )
+    name = models.CharField(max_length=200)
+    llm = models.ForeignKey(LanguageModel, null=True, blank=True, on_delete=models.PROTECT, related_name="checkpoints")
+    compressor = models.ForeignKey(
+        Compressor, null=True, blank=True, on_delete=models.PROTECT, related_name="checkpoints"
+    )
+    visual_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="V")
+    compressor_params = models.PositiveBigIntegerField(null=True, blank=True)
+    files_prefix = models.CharField(max_length=500, blank=True, help_text="Storage path of the checkpoint files.")
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    config = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=CheckpointStatus.choices, default=CheckpointStatus.UPLOADED)
+    rejection_reason = models.TextField(blank=True)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PRIVATE)
+    published = models.BooleanField(default=False, help_text="A published result (no files), with its citation.")
+    citation = models.TextField(blank=True)
+    source_url = models.URLField(blank=True)
+    hidden = models.BooleanField(default=False, help_text="Hidden by staff.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "visibility"], name="checkpoint_status_vis_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BenchmarkSuite(models.Model):
+    name = models.SlugField(max_length=50, unique=True, help_text="reasoning, ocr, synthetic, …")
+    description = models.TextField(blank=True)
+    version = models.CharField(max_length=50, default="1")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Benchmark(models.Model):
+    suite = models.ForeignKey(BenchmarkSuite, on_delete=models.CASCADE, related_name="benchmarks")
+    key = models.SlugField(max_length=50, help_text="Name used by the fitting normalisation, e.g. gqa.")
+    lmms_eval_task = models.CharField(max_length=100)
+    metrics = models.JSONField(default=list, help_text="Metric keys summed into the score.")
+    full_scale = models.FloatField(default=1.0, help_text="score = sum(metrics) / full_scale")
+    higher_is_better = models.BooleanField(default=True)
+    version = models.CharField(max_length=50, default="1")
+
+    class Meta:
+        ordering = ["suite", "key"]
+        constraints = [models.UniqueConstraint(fields=["suite", "key"], name="unique_benchmark_in_suite")]
+
+    def __str__(self) -> str:
+        return f"{self.suite}/{self.key}"
+
+
+class EvaluationRun(models.Model):
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.CASCADE, related_name="runs")
+    suite = models.ForeignKey(BenchmarkSuite, on_delete=models.PROTECT, related_name="runs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk}: {self.checkpoint} on {self.suite}"
+
+
+class BenchmarkJob(models.Model):
+    """One job per benchmark of a run (the job pattern of webapp.jobs)."""
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="benchmark_jobs")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT)
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="benchmark_job")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "benchmark"], name="unique_job_per_benchmark")]
+
+
+class HarnessOutput(models.Model):
+    """The harness's raw JSON, kept untouched, and the reproducibility stamp."""
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="harness_outputs")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT)
+    raw = models.JSONField()
+    stamp = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "benchmark"], name="unique_output_per_benchmark")]
+
+
+class BenchmarkResult(models.Model):
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="results")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="results")
+    metric = models.CharField(max_length=100)
+    value = models.FloatField()
+    stderr = models.FloatField(null=True, blank=True)
+    n = models.PositiveIntegerField(null=True, blank=True)
+    higher_is_better = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "benchmark", "metric"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "benchmark", "metric"], name="unique_result_metric")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark}.{self.metric} = {self.value:g}"
+
+
+class ScoreSource(models.TextChoices):
+    MEASURED = "measured"
+    PUBLISHED = "published"
+
+
+class SuiteScore(models.Model):
+    """A checkpoint's average normalised error on a suite: what fits and leaderboards read.
+
+    Measured scores are recomputed from BenchmarkResult rows by the refit; published ones are
+    loaded as given (e.g. the paper's table)."""
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.CASCADE, related_name="suite_scores")
+    suite = models.ForeignKey(BenchmarkSuite, on_delete=models.PROTECT, related_name="scores")
+    error = models.FloatField()
+    stderr = models.FloatField(null=True, blank=True)
+    n_benchmarks = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=16, choices=ScoreSource.choices, default=ScoreSource.MEASURED)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["checkpoint", "suite"], name="unique_suite_score")]
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint} on {self.suite}: error {self.error:.4f}"

@@ -1,0 +1,115 @@
+"""The refit: measured suite scores from the long results table, then scaling-law fits per
+suite and compressor (and all together), each skipped when its input has not changed."""
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+import fitting
+from fitting.fit import json_safe
+from webapp.fits.selectors import fit_points, latest_fit, latest_results, suite_benchmarks
+from webapp.fits.services import scaling_law_fit_record
+from webapp.registry.models import BenchmarkSuite
+from webapp.registry.services import measured_suite_scores_replace
+
+BOOTSTRAP_SEED = 0
+
+
+def measured_scores(suite: BenchmarkSuite) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Suite averages (with a propagated stderr) and exclusions for the measured checkpoints."""
+    benchmarks = suite_benchmarks(suite)
+    specs = {
+        b.key: fitting.BenchmarkNormalisation(b.key, tuple(b.metrics), b.full_scale, b.higher_is_better)
+        for b in benchmarks
+    }
+    results = latest_results(suite)
+    if results.empty:
+        return pd.DataFrame(columns=["checkpoint", "error", "stderr", "n_benchmarks"]), pd.DataFrame()
+    aggregated = fitting.aggregate(results, benchmarks=specs, suites={suite.name: [b.key for b in benchmarks]})
+    stderr = (
+        results.assign(
+            var=(results["stderr"].fillna(0.0).astype(float) / results["benchmark"].map(lambda k: specs[k].full_scale)) ** 2
+        )
+        .groupby(["checkpoint", "benchmark"])["var"].sum()
+        .groupby("checkpoint").sum()
+    )
+    scores = aggregated.suites.assign(
+        stderr=lambda f: np.sqrt(f["checkpoint"].map(stderr).fillna(0.0)) / f["n_benchmarks"]
+    )
+    return scores[["checkpoint", "error", "stderr", "n_benchmarks"]], aggregated.exclusions
+
+
+def fingerprint(points: pd.DataFrame, law: str) -> str:
+    """Identifies a fit's input: the points, the law and how intervals are computed."""
+    payload = {
+        "law": law,
+        "points": sorted(
+            (int(c), round(float(n), 12), int(v), round(float(e), 12))
+            for c, n, v, e in points[["checkpoint", "llm_params_b", "visual_tokens", "error"]].itertuples(index=False)
+        ),
+        "bootstrap": [settings.FRONTIER_FIT_BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED],
+        "query_tokens": settings.FRONTIER_FIT_QUERY_TOKENS,
+        "flops_formula": fitting.FLOPS_FORMULA_VERSION,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def scopes(points: pd.DataFrame):
+    """'all' plus one scope per compressor."""
+    yield "all", None, points
+    for (compressor_id, name), group in points.groupby(["compressor_id", "compressor"]):
+        yield name, int(compressor_id), group
+
+
+def fit_scope(suite, scope, compressor_id, points, law) -> dict:
+    """Fit one (suite, scope, law) unless its input is unchanged; returns what happened."""
+    outcome = {"suite": suite.name, "scope": scope, "law": law, "n_points": len(points)}
+    digest = fingerprint(points, law)
+    queries = settings.FRONTIER_FIT_QUERY_TOKENS
+    current = [latest_fit(suite, scope, law, q) for q in queries]
+    if all(row is not None and row.fingerprint == digest for row in current):
+        return {**outcome, "status": "unchanged"}
+    try:
+        result = fitting.fit(points, law)
+        draws = fitting.bootstrap(
+            points, law, n_resamples=settings.FRONTIER_FIT_BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED,
+            query_tokens=tuple(queries), full_fit=result,
+        )
+    except fitting.FitInputError as error:
+        return {**outcome, "status": "skipped", "reason": str(error)}
+    summary = result.to_dict()
+    intervals = {name: list(bounds) for name, bounds in json_safe(draws.intervals).items()}
+    estimates = json_safe(draws.estimate)
+    for q in queries:
+        decision_names = [name for name in estimates if name.endswith(f"(Q={q:g})")]
+        scaling_law_fit_record(
+            suite=suite, scope=scope, law=law, query_tokens=q, fingerprint=digest,
+            compressor_id=compressor_id, params=summary["params"], intervals=intervals,
+            decisions={name: estimates[name] for name in decision_names},
+            sse=result.sse, rmse=result.rmse, r2=result.r2, mape=result.mape, loso_mape=result.loso_mape,
+            active_bounds=result.active_bounds, warnings=result.warnings, residuals=summary["points"],
+            n_points=len(points), seconds=result.seconds + draws.seconds,
+        )
+    return {**outcome, "status": "fitted", "params": summary["params"], "sse": result.sse}
+
+
+def refit_all(progress=None) -> dict:
+    report = {"fits": [], "exclusions": []}
+    suites = list(BenchmarkSuite.objects.all())
+    for index, suite in enumerate(suites):
+        scores, exclusions = measured_scores(suite)
+        measured_suite_scores_replace(suite, scores.to_dict("records"))
+        report["exclusions"] += [
+            {"suite": suite.name, "checkpoint": int(row["checkpoint"]), "reason": row["reason"]}
+            for row in exclusions.to_dict("records")
+        ]
+        points = fit_points(suite)
+        for scope, compressor_id, group in scopes(points):
+            for law in settings.FRONTIER_FIT_LAWS:
+                report["fits"].append(fit_scope(suite, scope, compressor_id, group, law))
+        if progress:
+            progress(index + 1, len(suites))
+    return report
