@@ -1,8 +1,17 @@
-"""Command line: ``python -m evaluation make-tiny --out DIR --compressor quecc --tokens 16``."""
+"""Command line.
+
+``python -m evaluation make-tiny --out DIR --compressor quecc --tokens 16``
+``python -m evaluation run CHECKPOINT --tasks shapes,glyphs [--limit N] [--include-path DIR]
+[--batch-size B] [--device cuda] [--json]``: the same ``evaluate_checkpoint`` a worker calls.
+"""
 
 import argparse
+import contextlib
+import json
+import sys
 
 from .compressors import COMPRESSORS
+from .errors import EvaluationError
 from .tiny import LLM_FAMILIES, make_tiny_checkpoint
 
 
@@ -17,11 +26,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tiny.add_argument("--llm-layers", type=int, default=2)
     tiny.add_argument("--llm-family", default="qwen2", choices=LLM_FAMILIES)
     tiny.add_argument("--seed", type=int, default=0)
+    run = commands.add_parser("run", help="evaluate a checkpoint with lmms-eval and print results + stamp")
+    run.add_argument("checkpoint", help="checkpoint folder (frontier_vlm or llava-hf)")
+    run.add_argument(
+        "--tasks", required=True, help="comma-separated lmms-eval tasks, benchmark keys or suites, e.g. shapes,glyphs"
+    )
+    run.add_argument("--limit", type=_limit, help="items per task (a fraction when < 1)")
+    run.add_argument("--include-path", help="extra folder of lmms-eval task YAML files")
+    run.add_argument("--batch-size", type=int, help="default: chosen from the device (see evaluation.harness)")
+    run.add_argument("--device", help="default: cuda when available, else cpu")
+    run.add_argument("--synthetic-dir", help="where the synthetic suite is generated (default ~/.cache/frontier)")
+    run.add_argument("--json", action="store_true", help="print the whole outcome as JSON")
     return parser.parse_args(argv)
+
+
+def _limit(text: str) -> int | float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"limit must be > 0, got {text}")
+    return value if value < 1 else int(value)
+
+
+def _print_progress(done: int, total: int) -> None:
+    print(f"evaluated {done}/{total} requests", file=sys.stderr, flush=True)
+
+
+def run_command(args: argparse.Namespace) -> None:
+    from .harness import evaluate_checkpoint  # imports lmms-eval: seconds
+
+    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # only the results go to stdout
+            outcome = evaluate_checkpoint(
+                args.checkpoint,
+                tasks,
+                limit=args.limit,
+                include_path=args.include_path,
+                batch_size=args.batch_size,
+                device=args.device,
+                progress=_print_progress,
+                synthetic_dir=args.synthetic_dir,
+            )
+    except EvaluationError as error:
+        raise SystemExit(f"error ({error.failure_class}): {error}") from None
+    if args.json:
+        print(json.dumps(outcome.as_dict(), indent=2))
+        return
+    print(json.dumps(outcome.raw_results["results"], indent=2))
+    for row in outcome.rows:
+        stderr = "" if row.stderr is None else f" ± {row.stderr:.4f}"
+        print(f"{row.task:<20} {row.metric:<24} {row.value:.4f}{stderr}  (n={row.n})")
+    print("reproducibility stamp:")
+    print(json.dumps(outcome.stamp, indent=2))
+    print("latency:", json.dumps(outcome.latency))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.command == "run":
+        run_command(args)
+        return
     try:
         out = make_tiny_checkpoint(
             args.out,

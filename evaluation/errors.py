@@ -1,0 +1,48 @@
+"""Failure classes of an evaluation run, so a worker can record which kind of failure happened.
+
+Each message says what to do about it. ``failure_class`` gives the short name to store.
+"""
+
+
+class EvaluationError(Exception):
+    """Base class of every failure ``evaluate_checkpoint`` raises on purpose."""
+
+    failure_class = "evaluation_error"
+
+
+class CheckpointLoadError(EvaluationError):
+    """The checkpoint folder could not be read or is not a supported VLM."""
+
+    failure_class = "load_error"
+
+
+class OutOfMemory(EvaluationError):
+    """The device ran out of memory; retry with a smaller --batch-size or on a larger device."""
+
+    failure_class = "out_of_memory"
+
+
+class HarnessError(EvaluationError):
+    """lmms-eval failed: unknown task name, broken task YAML, or an error while scoring."""
+
+    failure_class = "harness_error"
+
+
+class DatasetUnavailable(EvaluationError):
+    """A task's dataset cannot be read here (offline, not cached, or missing files)."""
+
+    failure_class = "dataset_unavailable"
+
+    def __init__(self, task: str, reason: str):
+        self.task = task
+        super().__init__(
+            f"dataset of task {task!r} is unavailable: {reason}. Download it into the Hugging Face cache on a "
+            f"machine with network access (and run with HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0), "
+            f"or evaluate the offline synthetic tasks instead."
+        )
+
+
+class EvaluationCancelled(EvaluationError):
+    """``should_stop()`` asked to stop; raised between batches."""
+
+    failure_class = "cancelled"

@@ -1,0 +1,592 @@
+"""Evaluate a checkpoint with lmms-eval 0.7.3, in process: the code path the CLI and the workers share.
+
+``evaluate_checkpoint(path, ["shapes", "glyphs"])`` loads the checkpoint, plugs it into lmms-eval as
+``FrontierLMM`` and returns an ``EvaluationOutcome``: lmms-eval's raw result dict, long result rows,
+a reproducibility stamp and per-sample latency. A worker that evaluates one checkpoint several times
+keeps a ``CheckpointEvaluator``, so the model is loaded once.
+
+Device and batch size: CUDA in bfloat16 when available, else CPU in float32. Without a batch size,
+CPU uses ``CPU_BATCH_SIZE``; CUDA uses as many sequences as fit in half the free memory by a KV-cache
+estimate (``auto_batch_size``), at most ``MAX_AUTO_BATCH_SIZE``, and halves it when a batch still
+runs out of memory.
+
+Importing this module imports lmms-eval (6-11 s) and adjusts it once: loguru goes to stderr (lmms-eval sends
+warnings to stdout, which would corrupt ``--json`` output); dataset loading and ``process_results``
+lose their tenacity retries (an offline dataset would otherwise fail only after a minute, and a
+scoring bug surfaces as an opaque RetryError); and ``unwrap_generation_output`` passes
+loglikelihood's ``(loss, is_greedy)`` pairs through instead of turning them into strings (0.7.3 bug,
+which breaks every multiple_choice task).
+"""
+
+import difflib
+import functools
+import importlib.metadata
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from datasets.exceptions import DatasetNotFoundError
+from PIL import Image
+
+from . import offline  # noqa: F401  (HF offline defaults; the package __init__ applies them first)
+from .errors import (
+    CheckpointLoadError,
+    DatasetUnavailable,
+    EvaluationCancelled,
+    EvaluationError,
+    HarnessError,
+    OutOfMemory,
+)
+from .flops import FLOPS_FORMULA_VERSION
+from .latency import measure_latency
+from .loading import VLMRunner, load_vlm
+from .suites import BENCHMARK_BY_TASK, resolve_task_names
+from .synthetic import SYNTHETIC_TASKS, suite_manifest, write_synthetic_suite
+
+CPU_BATCH_SIZE = 8
+MAX_AUTO_BATCH_SIZE = 64
+DEFAULT_MAX_NEW_TOKENS = 32
+LATENCY_NEW_TOKENS = 16
+AUTO_BATCH_TEXT_TOKENS = 512  # prompt + answer tokens budgeted per sequence besides the V visual tokens
+DEFAULT_SYNTHETIC_DIR = Path.home() / ".cache" / "frontier" / "synthetic"
+
+ProgressCallback = Callable[[int, int], None]
+StopCallback = Callable[[], bool]
+
+
+def _configure_lmms_eval():
+    """Import lmms-eval (6-11 s) and apply the adjustments described in the module docstring."""
+    from lmms_eval import evaluator
+    from lmms_eval.api.instance import unwrap_generation_output
+    from lmms_eval.api.task import ConfigurableTask
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    for method in ("download", "process_results"):
+        retried = getattr(ConfigurableTask, method)
+        setattr(ConfigurableTask, method, getattr(retried, "__wrapped__", retried))
+
+    def unwrap_keeping_loglikelihoods(output):
+        if isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], bool):
+            return output, None
+        return unwrap_generation_output(output)
+
+    if evaluator.unwrap_generation_output is unwrap_generation_output:
+        evaluator.unwrap_generation_output = unwrap_keeping_loglikelihoods
+    return evaluator
+
+
+lmms_evaluator = _configure_lmms_eval()
+
+from lmms_eval.api.model import lmms
+from lmms_eval.evaluator_utils import get_sample_size
+from lmms_eval.tasks import TaskManager
+from lmms_eval.utils import handle_non_serializable
+from tenacity import RetryError
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def _first_image(visuals) -> Image.Image:
+    images = [visual for visual in (visuals or []) if isinstance(visual, Image.Image)]
+    if not images:
+        raise HarnessError("a document has no image; Frontier models need exactly one image per question")
+    return images[0]  # LLaVA-1.5-style models see one image; extra images of multi-image documents are dropped
+
+
+class FrontierLMM(lmms):
+    """lmms-eval model wrapping a loaded ``VLMRunner``: one image + the task's prompt per request.
+
+    ``generate_until`` batches requests that share generation settings (longest prompts first) and
+    cuts each answer at the first ``until`` string. ``loglikelihood`` returns (loss, is_greedy) with
+    loss = -log P(continuation | image, context) summed over the continuation tokens (lmms-eval
+    picks the choice with the smallest loss). ``clean()`` keeps the model, so one instance serves
+    many ``simple_evaluate`` calls.
+    """
+
+    def __init__(self, runner: VLMRunner, batch_size: int, auto_batch_size: bool = False):
+        super().__init__()
+        self.runner = runner
+        self.batch_size = batch_size
+        self.auto_batch_size = auto_batch_size
+        self.progress: ProgressCallback | None = None
+        self.should_stop: StopCallback | None = None
+        self.items_total = 0
+        self.items_done = 0
+
+    def track(self, items_total: int, progress: ProgressCallback | None, should_stop: StopCallback | None) -> None:
+        """Set the callbacks of the next evaluation and reset its item counter."""
+        self.items_total, self.items_done = items_total, 0
+        self.progress, self.should_stop = progress, should_stop
+
+    def clean(self):
+        """Free cached device memory but keep the model (lmms-eval's default deletes it)."""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _doc_image(self, doc_to_visual, doc_id, task, split) -> Image.Image:
+        return _first_image(doc_to_visual(self.task_dict[task][split][doc_id]))
+
+    def _in_batches(self, indices: list[int], run_batch: Callable[[list[int]], list]) -> dict[int, object]:
+        """Run ``run_batch`` over ``indices`` in chunks; halve an automatic batch size on out-of-memory."""
+        results: dict[int, object] = {}
+        start = 0
+        while start < len(indices):
+            if self.should_stop is not None and self.should_stop():
+                raise EvaluationCancelled(
+                    f"stopped after {self.items_done} of {self.items_total} requests; nothing was recorded"
+                )
+            chunk = indices[start : start + self.batch_size]
+            try:
+                outputs = run_batch(chunk)
+            except Exception as error:
+                if not (_is_out_of_memory(error) and self.auto_batch_size and self.batch_size > 1):
+                    raise
+                self.batch_size //= 2
+                self.clean()
+                continue
+            results.update(zip(chunk, outputs))
+            start += len(chunk)
+            self.items_done += len(chunk)
+            if self.progress is not None:
+                self.progress(self.items_done, self.items_total)
+        return results
+
+    def generate_until(self, requests) -> list[str]:
+        arguments = [request.args for request in requests]
+        groups: dict[str, list[int]] = {}
+        for index, (_, gen_kwargs, *_) in enumerate(arguments):
+            groups.setdefault(json.dumps(gen_kwargs, sort_keys=True, default=str), []).append(index)
+        answers: dict[int, object] = {}
+        for indices in groups.values():
+            indices.sort(key=lambda index: -len(arguments[index][0]))
+            answers.update(self._in_batches(indices, lambda chunk: self._generate([arguments[i] for i in chunk])))
+        return [answers[index] for index in range(len(requests))]
+
+    def _generate(self, batch: list[tuple]) -> list[str]:
+        gen_kwargs = dict(batch[0][1])
+        until = gen_kwargs.pop("until", None) or []
+        until = [until] if isinstance(until, str) else list(until)
+        settings = {"max_new_tokens": int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))}
+        temperature = float(gen_kwargs.get("temperature", 0) or 0)
+        if gen_kwargs.get("do_sample") and temperature > 0:
+            settings.update(do_sample=True, temperature=temperature, top_p=float(gen_kwargs.get("top_p") or 1.0))
+        images = [
+            self._doc_image(doc_to_visual, doc_id, task, split) for _, _, doc_to_visual, doc_id, task, split in batch
+        ]
+        texts = self.runner.generate(images, [context for context, *_ in batch], **settings)
+        return [_cut_at_stop(text, until) for text in texts]
+
+    def loglikelihood(self, requests) -> list[tuple[float, bool]]:
+        arguments = [request.args for request in requests]
+        order = sorted(range(len(arguments)), key=lambda index: -len(arguments[index][0]))
+        scores = self._in_batches(order, lambda chunk: self._score([arguments[i] for i in chunk]))
+        return [scores[index] for index in range(len(requests))]
+
+    @torch.no_grad()
+    def _score(self, batch: list[tuple]) -> list[tuple[float, bool]]:
+        runner = self.runner
+        contexts, continuations, images = [], [], []
+        for context, continuation, doc_to_visual, doc_id, task, split in batch:
+            doc = self.task_dict[task][split][doc_id]
+            continuation = continuation if isinstance(continuation, str) else continuation(doc)
+            trailing = len(context) - len(context.rstrip(" "))  # the space belongs to the continuation
+            contexts.append(context[: len(context) - trailing])
+            continuations.append(context[len(context) - trailing :] + continuation)
+            images.append(_first_image(doc_to_visual(doc)))
+        # Image features and (for QueCC) the query come from the context alone, never the answer.
+        inputs = runner._model_inputs(images, contexts)
+        sequences, spans = [], []
+        for context, continuation in zip(contexts, continuations):
+            context_ids = runner._prompt_ids(context)
+            continuation_ids = runner._prompt_ids(context + continuation)[len(context_ids) :]
+            sequences.append(context_ids + continuation_ids)
+            spans.append((len(context_ids), len(context_ids) + len(continuation_ids)))
+        padded = runner.tokenizer.pad({"input_ids": sequences}, padding_side="right", return_tensors="pt")
+        inputs["input_ids"] = padded["input_ids"].to(runner.device)
+        inputs["attention_mask"] = padded["attention_mask"].to(runner.device)
+        log_probs = runner.model(**inputs).logits.float().log_softmax(dim=-1)
+        scores = []
+        for row, (start, end) in enumerate(spans):
+            targets = inputs["input_ids"][row, start:end]
+            predicted = log_probs[row, start - 1 : end - 1]
+            loss = -predicted.gather(-1, targets[:, None]).sum().item()
+            scores.append((loss, bool((predicted.argmax(dim=-1) == targets).all())))
+        return scores
+
+    def generate_until_multi_round(self, requests):
+        raise HarnessError("multi-round generation tasks are not supported by Frontier models; pick single-turn tasks")
+
+
+def _cut_at_stop(text: str, until: Iterable[str]) -> str:
+    for stop in until:
+        if stop:
+            text = text.split(stop, 1)[0]
+    return text
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One long-table row; ``benchmark`` and ``unit`` are what ``fitting.aggregate`` reads."""
+
+    task: str
+    benchmark: str
+    metric: str
+    filter: str
+    value: float
+    stderr: float | None
+    n: int | None
+    higher_is_better: bool
+    unit: str
+
+
+@dataclass
+class EvaluationOutcome:
+    checkpoint: str
+    tasks: list[str]
+    raw_results: dict  # lmms-eval's result dict, as its own JSON output would hold it
+    rows: list[ResultRow]
+    stamp: dict
+    latency: dict = field(default_factory=dict)
+
+    def task_results(self, task: str) -> dict:
+        """lmms-eval's raw metrics of one task (``"<metric>,<filter>"`` keys, stderr included)."""
+        return self.raw_results["results"][task]
+
+    def as_dict(self) -> dict:
+        return {
+            "checkpoint": self.checkpoint,
+            "tasks": self.tasks,
+            "raw_results": self.raw_results,
+            "rows": [asdict(row) for row in self.rows],
+            "stamp": self.stamp,
+            "latency": self.latency,
+        }
+
+
+def result_rows(raw_results: dict) -> list[ResultRow]:
+    """Every numeric metric of every task in a raw lmms-eval result dict, with its stderr and n."""
+    rows = []
+    for task, metrics in raw_results.get("results", {}).items():
+        benchmark = BENCHMARK_BY_TASK.get(task)
+        samples = raw_results.get("n-samples", {}).get(task, {})
+        directions = raw_results.get("higher_is_better", {}).get(task, {})
+        for key, value in metrics.items():
+            metric, _, filter_name = key.partition(",")
+            if not filter_name or "_stderr" in metric or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            stderr = metrics.get(f"{metric}_stderr,{filter_name}")
+            rows.append(
+                ResultRow(
+                    task=task,
+                    benchmark=benchmark.key if benchmark else task,
+                    metric=metric,
+                    filter=filter_name,
+                    value=float(value),
+                    stderr=float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None,
+                    n=samples.get("effective"),
+                    higher_is_better=bool(directions.get(metric, True)),
+                    unit=benchmark.unit if benchmark and metric in benchmark.metrics else "fraction",
+                )
+            )
+    return rows
+
+
+def git_revision() -> str:
+    """Frontier's git commit, or "unknown" outside a git checkout."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return completed.stdout.strip() if completed.returncode == 0 and completed.stdout.strip() else "unknown"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def auto_batch_size(runner: VLMRunner) -> int:
+    """``CPU_BATCH_SIZE`` on CPU; on CUDA, sequences of V + 512 tokens whose KV cache fits half the free memory."""
+    if runner.device.type != "cuda":
+        return CPU_BATCH_SIZE
+    text = runner.model.config.text_config
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
+    bytes_per_token = 2 * text.num_hidden_layers * kv_heads * head_dim * runner.model.dtype.itemsize
+    sequence_bytes = 2 * bytes_per_token * (runner.visual_tokens + AUTO_BATCH_TEXT_TOKENS)  # x2: activations, logits
+    free_bytes, _ = torch.cuda.mem_get_info(runner.device)
+    return max(1, min(MAX_AUTO_BATCH_SIZE, int(0.5 * free_bytes // sequence_bytes)))
+
+
+def _dataset_unavailable_reason(error: BaseException) -> str | None:
+    """Why a task's data cannot be read, when ``error`` (or its cause) is a missing-data error."""
+    while error is not None:
+        if isinstance(error, (ConnectionError, FileNotFoundError, DatasetNotFoundError, TimeoutError)):
+            return f"{type(error).__name__}: {error}"
+        if isinstance(error, OSError) and ("offline" in str(error).lower() or "connect" in str(error).lower()):
+            return f"{type(error).__name__}: {error}"
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _leaf_tasks(task_dict: dict) -> list:
+    leaves = []
+    for value in task_dict.values():
+        leaves.extend(_leaf_tasks(value) if isinstance(value, dict) else [value])
+    return leaves
+
+
+def _task_manager(include_paths: tuple[str, ...], include_defaults: bool) -> TaskManager:
+    """Task index, cached per process (indexing lmms-eval's ~2,000 built-in tasks takes seconds).
+
+    The key holds every included YAML file's modification time, so edited or added tasks are seen.
+    """
+    yaml_files = tuple(
+        sorted((str(file), file.stat().st_mtime_ns) for path in include_paths for file in Path(path).rglob("*.yaml"))
+    )
+    return _cached_task_manager(include_paths, include_defaults, yaml_files)
+
+
+@functools.cache
+def _cached_task_manager(include_paths: tuple[str, ...], include_defaults: bool, yaml_files: tuple) -> TaskManager:
+    """``yaml_files`` only keys the cache."""
+    return TaskManager(include_path=list(include_paths) or None, include_defaults=include_defaults)
+
+
+def _request_count(task, limit: float | None) -> int:
+    """Model requests a task will send: one per document, one per choice for multiple_choice tasks."""
+    documents = task.eval_docs_no_media
+    sample_size = get_sample_size(task, limit)
+    count = len(documents) if sample_size is None else min(sample_size, len(documents))
+    if task.OUTPUT_TYPE == "multiple_choice":
+        return sum(len(task.doc_to_choice(documents[index])) for index in range(count))
+    return count
+
+
+class CheckpointEvaluator:
+    """A loaded checkpoint wrapped for lmms-eval; ``evaluate`` can be called many times."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        batch_size: int | None = None,
+        device: str | torch.device | None = None,
+        synthetic_dir: str | Path | None = None,
+        synthetic_seed: int = 0,
+    ):
+        self.checkpoint = Path(checkpoint)
+        self.device = torch.device(device) if device is not None else default_device()
+        self.dtype = default_dtype(self.device)
+        self.synthetic_dir = Path(synthetic_dir) if synthetic_dir is not None else DEFAULT_SYNTHETIC_DIR
+        self.synthetic_seed = synthetic_seed
+        try:
+            runner = load_vlm(self.checkpoint, device=self.device, dtype=self.dtype)
+        except Exception as error:
+            if _is_out_of_memory(error):
+                raise OutOfMemory(
+                    f"checkpoint {self.checkpoint} does not fit on {self.device}: {error}. Use a larger device."
+                ) from error
+            raise CheckpointLoadError(
+                f"cannot load checkpoint {self.checkpoint}: {error}. The folder needs config.json "
+                f"(model_type frontier_vlm or llava), safetensors weights and tokenizer files; "
+                f"`python -m evaluation make-tiny --out DIR` writes a valid example."
+            ) from error
+        self.batch_size_given = batch_size is not None
+        self.lmm = FrontierLMM(
+            runner,
+            batch_size if batch_size is not None else auto_batch_size(runner),
+            auto_batch_size=batch_size is None,
+        )
+
+    @property
+    def runner(self) -> VLMRunner:
+        return self.lmm.runner
+
+    def _synthetic_suite(self) -> Path:
+        return write_synthetic_suite(self.synthetic_dir / f"seed{self.synthetic_seed}", seed=self.synthetic_seed)
+
+    def load_tasks(
+        self, tasks: list[str], include_path: str | Path | None = None
+    ) -> tuple[TaskManager, dict[str, list]]:
+        """The task index and task objects by requested name.
+
+        Missing data raises ``DatasetUnavailable``; unknown names and broken YAML raise ``HarnessError``.
+        """
+        tasks = resolve_task_names(tasks)
+        include_paths = [str(self._synthetic_suite())]  # written once, then reused from disk
+        if include_path is not None:
+            if not Path(include_path).is_dir():
+                raise HarnessError(f"--include-path {include_path} is not a folder of lmms-eval task YAML files")
+            include_paths.append(str(Path(include_path).resolve()))
+        manager = _task_manager(tuple(include_paths), include_defaults=False)
+        if not set(tasks) <= set(manager.all_tasks):
+            manager = _task_manager(tuple(include_paths), include_defaults=True)
+        unknown = [task for task in tasks if task not in manager.all_tasks]
+        if unknown:
+            hints = {task: difflib.get_close_matches(task, manager.all_tasks, n=3) for task in unknown}
+            raise HarnessError(
+                "unknown task(s): "
+                + "; ".join(
+                    f"{task} (did you mean {', '.join(close)}?)" if close else task for task, close in hints.items()
+                )
+                + ". Use lmms-eval task names, Frontier benchmark keys, or add a folder with --include-path."
+            )
+        loaded = {}
+        for task in tasks:
+            try:
+                loaded[task] = _leaf_tasks(manager.load_task_or_group([task]))
+            except Exception as error:
+                reason = _dataset_unavailable_reason(error)
+                if reason is not None:
+                    raise DatasetUnavailable(task, reason) from error
+                raise HarnessError(f"lmms-eval could not build task {task!r}: {error!r}. Check its YAML.") from error
+        return manager, loaded
+
+    def evaluate(
+        self,
+        tasks: list[str],
+        limit: float | None = None,
+        include_path: str | Path | None = None,
+        progress: ProgressCallback | None = None,
+        should_stop: StopCallback | None = None,
+        latency_samples: int = 3,
+    ) -> EvaluationOutcome:
+        """Run ``tasks`` (lmms-eval names, benchmark keys or suite names) and collect the outcome."""
+        manager, loaded = self.load_tasks(tasks, include_path)
+        task_objects = [task for leaves in loaded.values() for task in leaves]
+        self.lmm.track(sum(_request_count(task, limit) for task in task_objects), progress, should_stop)
+        try:
+            raw = lmms_evaluator.simple_evaluate(
+                model=self.lmm,
+                tasks=task_objects,
+                task_manager=manager,  # without it lmms-eval indexes all its built-in tasks again (~5 s)
+                limit=limit,
+                batch_size=self.lmm.batch_size,
+                device=str(self.device),
+                log_samples=False,
+                verbosity="WARNING",
+                process_docs_parallel=1,
+            )
+        except EvaluationError:
+            raise
+        except Exception as error:
+            raise self._classified(error) from error
+        raw = json.loads(json.dumps(raw, default=handle_non_serializable))
+        latency = self.measure_latency(task_objects[0], latency_samples) if latency_samples else {}
+        return EvaluationOutcome(
+            checkpoint=str(self.checkpoint),
+            tasks=list(loaded),
+            raw_results=raw,
+            rows=result_rows(raw),
+            stamp=self.stamp(raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded)),
+            latency=latency,
+        )
+
+    def _classified(self, error: BaseException) -> EvaluationError:
+        if isinstance(error, RetryError) and error.last_attempt.exception() is not None:
+            error = error.last_attempt.exception()
+        if _is_out_of_memory(error):
+            return OutOfMemory(
+                f"{self.device} ran out of memory at batch size {self.lmm.batch_size}: {error}. "
+                f"Retry with a smaller --batch-size."
+            )
+        return HarnessError(f"lmms-eval failed: {type(error).__name__}: {error}. Check the task's YAML and data.")
+
+    def measure_latency(self, task, samples: int) -> dict:
+        """Prefill and decode time of single samples (batch size 1) from ``task``'s first documents."""
+        documents = [task.eval_docs[index] for index in range(min(samples, len(task.eval_docs)))]
+        measurements = [
+            measure_latency(
+                self.runner,
+                [_first_image(task.doc_to_visual(document))],
+                [task.doc_to_text(document)],
+                new_tokens=LATENCY_NEW_TOKENS,
+                warmup=1 if index == 0 else 0,
+            ).as_dict()
+            for index, document in enumerate(documents)
+        ]
+        return {
+            "task": task.config.task,
+            "samples": measurements,
+            "median_time_to_first_token_s": statistics.median(m["time_to_first_token_s"] for m in measurements),
+            "median_decode_per_token_s": statistics.median(m["decode_per_token_s"] for m in measurements),
+        }
+
+    def stamp(self, raw: dict, limit: float | None, uses_synthetic: bool) -> dict:
+        """Everything needed to reproduce the numbers (harness, data, model, software, hardware)."""
+        runner = self.runner
+        config = raw.get("config", {})
+        return {
+            "harness": "lmms-eval",
+            "lmms_eval_version": importlib.metadata.version("lmms_eval"),
+            "task_versions": raw.get("versions", {}),
+            "model_args": {
+                "checkpoint": str(self.checkpoint.resolve()),
+                "model_type": runner.model_type,
+                "compressor": getattr(runner.model.config, "compressor_method", "mlp_projector"),
+                "limit": limit,
+            },
+            "seeds": {key: config.get(key) for key in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed")},
+            "synthetic_suite": suite_manifest(self._synthetic_suite()) if uses_synthetic else None,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else platform.machine(),
+            "batch_size": self.lmm.batch_size,
+            "batch_size_rule": "given" if self.batch_size_given else "auto",
+            "python_version": platform.python_version(),
+            "torch_version": torch.__version__,
+            "transformers_version": importlib.metadata.version("transformers"),
+            "datasets_version": importlib.metadata.version("datasets"),
+            "flops_formula_version": FLOPS_FORMULA_VERSION,
+            "visual_tokens": runner.visual_tokens,
+            "llm_params": runner.llm_param_count,
+            "compressor_params": runner.compressor_param_count,
+            "frontier_git_revision": git_revision(),
+        }
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    tasks: list[str],
+    limit: float | None = None,
+    include_path: str | Path | None = None,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+    synthetic_dir: str | Path | None = None,
+    latency_samples: int = 3,
+) -> EvaluationOutcome:
+    """Load ``checkpoint`` and evaluate it on ``tasks``; failures raise ``evaluation.errors`` classes."""
+    evaluator = CheckpointEvaluator(checkpoint, batch_size=batch_size, device=device, synthetic_dir=synthetic_dir)
+    return evaluator.evaluate(
+        tasks,
+        limit=limit,
+        include_path=include_path,
+        progress=progress,
+        should_stop=should_stop,
+        latency_samples=latency_samples,
+    )

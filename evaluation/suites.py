@@ -1,0 +1,71 @@
+"""Benchmarks Frontier evaluates: benchmark key -> lmms-eval 0.7.3 task and the metrics that score it.
+
+Benchmark keys, metric names and full scales are those of ``fitting.aggregate.BENCHMARKS``, so the
+long result rows (``benchmark``, ``metric``, ``value``, ``unit``) flow into the fitting aggregation
+unchanged. ``unit`` uses fitting's vocabulary: ``percent`` rows are divided by 100, ``fraction`` rows
+are taken as reported; the score is then the sum of the benchmark's metrics over its full scale
+(MME reports points, perception out of 2000 + cognition out of 800: unit fraction, full scale 2800).
+"""
+
+from dataclasses import dataclass
+
+from .synthetic import METRIC as SYNTHETIC_METRIC
+from .synthetic import SYNTHETIC_TASKS
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    key: str  # the benchmark name fitting uses
+    task: str  # lmms-eval task (or group) name
+    metrics: tuple[str, ...]  # result keys whose sum is the score
+    suite: str
+    unit: str = "fraction"
+    full_scale: float = 1.0
+    higher_is_better: bool = True
+    offline: bool = False  # generated locally, no download needed
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    benchmark.key: benchmark
+    for benchmark in (
+        Benchmark("mme", "mme", ("mme_perception_score", "mme_cognition_score"), "reasoning", full_scale=2800.0),
+        Benchmark("gqa", "gqa", ("exact_match",), "reasoning"),
+        Benchmark("ai2d", "ai2d", ("exact_match",), "reasoning"),
+        Benchmark("mmbench", "mmbench_en_dev", ("gpt_eval_score",), "reasoning", "percent"),
+        Benchmark("mmmu", "mmmu_val", ("mmmu_acc",), "reasoning"),
+        Benchmark("scienceqa_img", "scienceqa_img", ("exact_match",), "reasoning"),
+        # 0.7.3 has no gpt_eval_score for MathVista: testmini is a group of LLM-judged variants.
+        Benchmark("mathvista", "mathvista_testmini_format", ("llm_as_judge_eval",), "reasoning", "percent"),
+        Benchmark("pope", "pope", ("pope_f1_score",), "reasoning"),
+        Benchmark("chartqa", "chartqa", ("relaxed_overall",), "reasoning"),
+        Benchmark("textvqa", "textvqa_val", ("exact_match",), "ocr"),
+        Benchmark("docvqa", "docvqa_val", ("anls",), "ocr"),
+        Benchmark("vizwiz", "vizwiz_vqa_val", ("exact_match",), "compressor_table"),
+        Benchmark("vqav2", "vqav2_val", ("exact_match",), "compressor_table"),
+        *(Benchmark(task, task, (SYNTHETIC_METRIC,), "synthetic", offline=True) for task in SYNTHETIC_TASKS),
+    )
+}
+BENCHMARK_BY_TASK: dict[str, Benchmark] = {benchmark.task: benchmark for benchmark in BENCHMARKS.values()}
+
+
+def suite_tasks(suite: str) -> list[str]:
+    """lmms-eval task names of a suite ("reasoning", "ocr", "compressor_table", "synthetic")."""
+    tasks = [benchmark.task for benchmark in BENCHMARKS.values() if benchmark.suite == suite]
+    if not tasks:
+        suites = sorted({benchmark.suite for benchmark in BENCHMARKS.values()})
+        raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(suites)}")
+    return tasks
+
+
+def resolve_task_names(names: list[str]) -> list[str]:
+    """Task names with benchmark keys ("mmbench") and suite names ("ocr") expanded to lmms-eval tasks."""
+    suites = {benchmark.suite for benchmark in BENCHMARKS.values()}
+    resolved: list[str] = []
+    for name in names:
+        if name in suites:
+            resolved.extend(suite_tasks(name))
+        elif name in BENCHMARKS:
+            resolved.append(BENCHMARKS[name].task)
+        else:
+            resolved.append(name)
+    return list(dict.fromkeys(resolved))
