@@ -49,7 +49,7 @@ register_benchmark(BenchmarkNormalisation("mme", ("mme_perception_score", "mme_c
 register_benchmark(BenchmarkNormalisation("pope", ("pope_f1_score",)))
 for benchmark, metric in {
     "gqa": "exact_match", "ai2d": "exact_match", "mmbench": "gpt_eval_score", "mmmu": "mmmu_acc",
-    "scienceqa_img": "exact_match", "mathvista": "gpt_eval_score", "chartqa": "relaxed_overall",
+    "scienceqa_img": "exact_match", "mathvista": "llm_as_judge_eval", "chartqa": "relaxed_overall",
     "textvqa": "exact_match", "docvqa": "anls",
 }.items():
     register_benchmark(BenchmarkNormalisation(benchmark, (metric,)))

@@ -204,6 +204,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.storage_digest": {"queue": "cpu"},
     "workers.tasks.reap_jobs": {"queue": "cpu"},
     "workers.tasks.refit_scaling_laws": {"queue": "cpu"},
+    "workers.tasks.evaluate_benchmark": {"queue": "gpu-eval"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -220,6 +221,9 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": FRONTIER_REAPER_INTERVAL_SECONDS},
     },
 }
+
+# --- Evaluation workers -----------------------------------------------------------------------
+FRONTIER_MODEL_CACHE_SIZE = env.int("FRONTIER_MODEL_CACHE_SIZE", default=2)
 
 # --- Fitting service ------------------------------------------------------------------------
 FRONTIER_FIT_LAWS = env.list("FRONTIER_FIT_LAWS", default=["multiplicative", "additive"])

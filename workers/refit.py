@@ -97,10 +97,14 @@ def fit_scope(suite, scope, compressor_id, points, law) -> dict:
 
 
 def refit_all(progress=None) -> dict:
-    report = {"fits": [], "exclusions": []}
+    report = {"fits": [], "exclusions": [], "errors": []}
     suites = list(BenchmarkSuite.objects.all())
     for index, suite in enumerate(suites):
-        scores, exclusions = measured_scores(suite)
+        try:
+            scores, exclusions = measured_scores(suite)
+        except fitting.AggregationError as error:  # one suite's bad rows must not stop the others
+            report["errors"].append({"suite": suite.name, "error": str(error)})
+            continue
         measured_suite_scores_replace(suite, scores.to_dict("records"))
         report["exclusions"] += [
             {"suite": suite.name, "checkpoint": int(row["checkpoint"]), "reason": row["reason"]}

@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 
 from webapp.jobs.services import jobs_reap
 from workers.celery_app import app
+from workers.evaluate import evaluate_benchmark_job
 from workers.refit import refit_all
 from workers.runner import job_task
 
@@ -50,3 +51,9 @@ def reap_jobs() -> dict:
 def refit_scaling_laws(ctx) -> dict:
     """Recompute measured suite scores and refit every suite × compressor × law whose input changed."""
     return refit_all(progress=ctx.progress)
+
+
+@job_task(soft_time_limit=24 * 3600, time_limit=24 * 3600 + 300)
+def evaluate_benchmark(ctx) -> dict:
+    """Evaluate one benchmark of an evaluation run (gpu-eval queue)."""
+    return evaluate_benchmark_job(ctx)

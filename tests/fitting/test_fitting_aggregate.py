@@ -6,7 +6,7 @@ from fitting import SUITES, AggregationError, BenchmarkNormalisation, aggregate
 
 REASONING_FRACTIONS = {"gqa": ("exact_match", 0.6), "ai2d": ("exact_match", 0.5), "mmbench": ("gpt_eval_score", 0.7),
                        "mmmu": ("mmmu_acc", 0.3), "scienceqa_img": ("exact_match", 0.65),
-                       "mathvista": ("gpt_eval_score", 0.25), "chartqa": ("relaxed_overall", 0.2)}
+                       "mathvista": ("llm_as_judge_eval", 0.25), "chartqa": ("relaxed_overall", 0.2)}
 
 
 def rows(checkpoint, skip=()):

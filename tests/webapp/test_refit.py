@@ -141,3 +141,21 @@ def test_results_are_recorded_idempotently_and_request_a_refit(django_capture_on
         )
     assert run.results.count() == 1 and run.results.get().value == 0.75
     assert Job.objects.filter(task_name=REFIT_TASK, state=JobState.QUEUED).count() == 1
+
+
+def test_percent_scales_come_from_the_catalogue():
+    mmbench = Benchmark.objects.get(suite__name="reasoning", key="mmbench")
+    mathvista = Benchmark.objects.get(suite__name="reasoning", key="mathvista")
+    assert (mmbench.full_scale, mathvista.full_scale, mathvista.metrics) == (100.0, 100.0, ["llm_as_judge_eval"])
+
+
+def test_a_suite_with_unusable_results_is_reported_and_the_others_still_refit(fast_bootstrap):
+    call_command("load_published", stdout=io.StringIO())
+    synthetic = BenchmarkSuite.objects.get(name="synthetic")
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    make_measured_checkpoint(synthetic, 1_000_000, 4, {"shapes": 64.0, "glyphs": 50.0}, pool)  # percent by mistake
+
+    report = refit_all()
+
+    assert report["errors"][0]["suite"] == "synthetic" and "outside [0, 1]" in report["errors"][0]["error"]
+    assert ScalingLawFit.objects.filter(suite__name="reasoning").exists()

@@ -5,9 +5,15 @@ from fitting.aggregate import BENCHMARKS, SUITES
 
 LMMS_EVAL_TASKS = {
     "mme": "mme", "gqa": "gqa", "ai2d": "ai2d", "mmbench": "mmbench_en_dev", "mmmu": "mmmu_val",
-    "scienceqa_img": "scienceqa_img", "mathvista": "mathvista_testmini", "pope": "pope",
+    "scienceqa_img": "scienceqa_img", "mathvista": "mathvista_testmini_format", "pope": "pope",
     "chartqa": "chartqa", "textvqa": "textvqa_val", "docvqa": "docvqa_val",
     "shapes": "shapes", "glyphs": "glyphs",
+}
+
+# lmms-eval 0.7.3 reports these two in percent.
+OVERRIDES = {
+    "mmbench": {"full_scale": 100.0},
+    "mathvista": {"full_scale": 100.0},
 }
 
 SUITE_DESCRIPTIONS = {
@@ -33,6 +39,7 @@ def default_catalog() -> dict[str, list[dict]]:
                     "metrics": list(spec.metrics) if spec else ["exact_match"],
                     "full_scale": spec.full_scale if spec else 1.0,
                     "higher_is_better": spec.higher_is_better if spec else True,
+                    **OVERRIDES.get(key, {}),
                 }
             )
         catalog[suite] = rows

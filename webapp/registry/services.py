@@ -6,8 +6,10 @@ from pathlib import Path
 from django.db import transaction
 
 from webapp.fits.services import refit_request
+from webapp.jobs.services import job_submit
 from webapp.registry.models import (
     Benchmark,
+    BenchmarkJob,
     BenchmarkResult,
     BenchmarkSuite,
     Checkpoint,
@@ -29,8 +31,35 @@ PAPER_CITATION = (
 PAPER_URL = "https://arxiv.org/abs/2411.03312"
 
 
+EVALUATE_TASK = "workers.tasks.evaluate_benchmark"
+
+
 class RegistryError(ValueError):
     """Input the registry cannot accept; the message says what to fix."""
+
+
+@transaction.atomic
+def run_start(
+    *, checkpoint: Checkpoint, suite: BenchmarkSuite, created_by=None, limit: int | None = None
+) -> EvaluationRun:
+    """Start evaluating a ready checkpoint on a suite: one job per benchmark on the gpu-eval queue.
+
+    `limit` caps the items per benchmark (a quick look, not a leaderboard number)."""
+    if checkpoint.published:
+        raise RegistryError(f"{checkpoint.name} is a published result without files; it cannot be evaluated.")
+    if checkpoint.status != CheckpointStatus.READY:
+        raise RegistryError(f"{checkpoint.name} is {checkpoint.status}; only ready checkpoints can be evaluated.")
+    benchmarks = list(suite.benchmarks.all())
+    if not benchmarks:
+        raise RegistryError(f"Suite {suite.name} has no benchmarks.")
+    run = EvaluationRun.objects.create(checkpoint=checkpoint, suite=suite, created_by=created_by)
+    for benchmark in benchmarks:
+        params = {"run_id": run.pk, "benchmark_id": benchmark.pk}
+        if limit is not None:
+            params["limit"] = limit
+        job = job_submit(task_name=EVALUATE_TASK, params=params, created_by=created_by)
+        BenchmarkJob.objects.create(run=run, benchmark=benchmark, job=job)
+    return run
 
 
 @transaction.atomic
