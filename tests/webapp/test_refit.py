@@ -159,3 +159,14 @@ def test_a_suite_with_unusable_results_is_reported_and_the_others_still_refit(fa
 
     assert report["errors"][0]["suite"] == "synthetic" and "outside [0, 1]" in report["errors"][0]["error"]
     assert ScalingLawFit.objects.filter(suite__name="reasoning").exists()
+
+
+def test_catalogue_sync_adds_missing_rows_and_keeps_admin_edits():
+    from webapp.registry.services import benchmark_catalog_sync
+
+    Benchmark.objects.filter(key="gqa").update(lmms_eval_task="gqa_lite")
+    Benchmark.objects.filter(key="shapes").delete()
+    benchmark_catalog_sync()
+    assert Benchmark.objects.get(key="gqa").lmms_eval_task == "gqa_lite"
+    assert Benchmark.objects.get(key="shapes").metrics == ["exact_match"]
+    assert Benchmark.objects.filter(suite__name="reasoning").count() == 9

@@ -121,9 +121,9 @@ def job_claim(job_id: int, *, task_id: str, hostname: str, pid: int) -> JobAttem
                     job_id, job.attempt_count, job.lease_expires_at.isoformat(),
                 )
                 return None
-            reason = _close_lost_attempt(job, now, taken_over_by=hostname)
+            lost_reason = _close_lost_attempt(job, now, taken_over_by=hostname)
             if job.attempt_count >= job.max_attempts:
-                _finish_job(job, JobState.FAILED, now, f"{reason}; gave up after {job.attempt_count} attempts")
+                _finish_job(job, JobState.FAILED, now, f"{lost_reason}; gave up after {job.attempt_count} attempts")
                 return None
         if job.cancel_requested_at:
             _finish_job(job, JobState.CANCELLED, now, "cancelled before it started")
@@ -141,7 +141,7 @@ def job_claim(job_id: int, *, task_id: str, hostname: str, pid: int) -> JobAttem
         else:
             JobTransition.objects.create(
                 job=job, from_state=JobState.RUNNING, to_state=JobState.RUNNING, at=now,
-                reason=f"attempt {attempt.number} on {hostname} took over an expired lease",
+                reason=f"attempt {attempt.number} on {hostname} took over: {lost_reason}",
             )
         job.attempt_count = attempt.number
         job.started_at = now

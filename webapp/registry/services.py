@@ -7,6 +7,7 @@ from django.db import transaction
 
 from webapp.fits.services import refit_request
 from webapp.jobs.services import job_submit
+from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
 from webapp.registry.models import (
     Benchmark,
     BenchmarkJob,
@@ -36,6 +37,17 @@ EVALUATE_TASK = "workers.tasks.evaluate_benchmark"
 
 class RegistryError(ValueError):
     """Input the registry cannot accept; the message says what to fix."""
+
+
+@transaction.atomic
+def benchmark_catalog_sync() -> None:
+    """Create the default suites and benchmarks that are missing."""
+    for suite_name, rows in default_catalog().items():
+        suite, _ = BenchmarkSuite.objects.get_or_create(
+            name=suite_name, defaults={"description": SUITE_DESCRIPTIONS.get(suite_name, "")}
+        )
+        for row in rows:
+            Benchmark.objects.get_or_create(suite=suite, key=row["key"], defaults=row)
 
 
 @transaction.atomic
