@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "webapp.accounts",
     "webapp.jobs",
     "webapp.registry",
@@ -168,6 +171,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "webapp.core.api.frontier_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("FRONTIER_THROTTLE_USER", default="3000/hour")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Frontier API",
+    "DESCRIPTION": "Submit VLM checkpoints, run evaluations, read results. Auth: `Authorization: Token frt_…`.",
+    "VERSION": "1",
+    # Swagger UI from our own static files: nothing loads from the internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"JobStateEnum": "webapp.jobs.models.JobState"},
 }
 
 # --- Celery (read by workers/celery_app.py through the CELERY_ namespace) --------------------
@@ -205,6 +222,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.reap_jobs": {"queue": "cpu"},
     "workers.tasks.refit_scaling_laws": {"queue": "cpu"},
     "workers.tasks.evaluate_benchmark": {"queue": "gpu-eval"},
+    "workers.tasks.validate_checkpoint": {"queue": "cpu"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -221,6 +239,21 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": FRONTIER_REAPER_INTERVAL_SECONDS},
     },
 }
+
+# --- Checkpoint uploads and quotas -----------------------------------------------------------
+FRONTIER_DEFAULT_SUITES = env.list("FRONTIER_DEFAULT_SUITES", default=["synthetic"])
+FRONTIER_UPLOAD_MAX_BYTES = env.int("FRONTIER_UPLOAD_MAX_BYTES", default=64 * 1024**3)
+FRONTIER_UPLOAD_CHUNK_BYTES = env.int("FRONTIER_UPLOAD_CHUNK_BYTES", default=16 * 1024**2)
+FRONTIER_UPLOAD_EXPIRY_HOURS = env.float("FRONTIER_UPLOAD_EXPIRY_HOURS", default=48)
+FRONTIER_ARCHIVE_MAX_FILES = env.int("FRONTIER_ARCHIVE_MAX_FILES", default=10_000)
+FRONTIER_ARCHIVE_MAX_RATIO = env.float("FRONTIER_ARCHIVE_MAX_RATIO", default=200.0)
+FRONTIER_QUOTA_CONCURRENT_RUNS = env.int("FRONTIER_QUOTA_CONCURRENT_RUNS", default=4)
+FRONTIER_QUOTA_RUNS_PER_DAY = env.int("FRONTIER_QUOTA_RUNS_PER_DAY", default=50)
+FRONTIER_QUOTA_RERUNS_PER_RUN = env.int("FRONTIER_QUOTA_RERUNS_PER_RUN", default=3)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2  # larger multipart files are spooled to disk
+DATA_UPLOAD_MAX_MEMORY_SIZE = FRONTIER_UPLOAD_CHUNK_BYTES + 1024**2
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
 
 # --- Evaluation workers -----------------------------------------------------------------------
 FRONTIER_MODEL_CACHE_SIZE = env.int("FRONTIER_MODEL_CACHE_SIZE", default=2)

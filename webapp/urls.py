@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.accounts.api.views import WhoAmIView
 from webapp.core.views import healthz, home
 from webapp.jobs.api.views import DiagnosticJobView, JobCancelView, JobDetailView, JobListView
+from webapp.registry.api import views as registry
 
 api_v1 = [
     path("api/v1/whoami/", WhoAmIView.as_view(), name="api-whoami"),
@@ -11,6 +13,20 @@ api_v1 = [
     path("api/v1/jobs/diagnostic/", DiagnosticJobView.as_view(), name="api-job-diagnostic"),
     path("api/v1/jobs/<int:job_id>/", JobDetailView.as_view(), name="api-job-detail"),
     path("api/v1/jobs/<int:job_id>/cancel/", JobCancelView.as_view(), name="api-job-cancel"),
+    path("api/v1/checkpoints/", registry.CheckpointListView.as_view(), name="api-checkpoint-list"),
+    path("api/v1/checkpoints/<int:pk>/", registry.CheckpointDetailView.as_view(), name="api-checkpoint-detail"),
+    path("api/v1/checkpoints/<int:pk>/hide/", registry.CheckpointHideView.as_view(), name="api-checkpoint-hide"),
+    path("api/v1/uploads/", registry.UploadStartView.as_view(), name="api-upload-start"),
+    path("api/v1/uploads/<int:pk>/", registry.UploadDetailView.as_view(), name="api-upload-detail"),
+    path("api/v1/uploads/<int:pk>/complete/", registry.UploadCompleteView.as_view(), name="api-upload-complete"),
+    path("api/v1/suites/", registry.SuiteListView.as_view(), name="api-suite-list"),
+    path("api/v1/evaluations/", registry.EvaluationListView.as_view(), name="api-evaluation-list"),
+    path("api/v1/evaluations/<int:pk>/", registry.EvaluationDetailView.as_view(), name="api-evaluation-detail"),
+    path("api/v1/evaluations/<int:pk>/rerun/", registry.EvaluationRerunView.as_view(), name="api-evaluation-rerun"),
+    path("api/v1/evaluations/<int:pk>/cancel/", registry.EvaluationCancelView.as_view(), name="api-evaluation-cancel"),
+    path("api/v1/results/", registry.ResultListView.as_view(), name="api-result-list"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [

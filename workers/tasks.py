@@ -10,6 +10,7 @@ from workers.celery_app import app
 from workers.evaluate import evaluate_benchmark_job
 from workers.refit import refit_all
 from workers.runner import job_task
+from workers.validate import validate_checkpoint_job
 
 
 @job_task()
@@ -57,3 +58,9 @@ def refit_scaling_laws(ctx) -> dict:
 def evaluate_benchmark(ctx) -> dict:
     """Evaluate one benchmark of an evaluation run (gpu-eval queue)."""
     return evaluate_benchmark_job(ctx)
+
+
+@job_task(soft_time_limit=2 * 3600, time_limit=2 * 3600 + 120)
+def validate_checkpoint(ctx) -> dict:
+    """Validate an uploaded checkpoint (cpu queue): headers only, nothing unpickled."""
+    return validate_checkpoint_job(ctx)

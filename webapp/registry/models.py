@@ -84,6 +84,13 @@ class Checkpoint(models.Model):
     citation = models.TextField(blank=True)
     source_url = models.URLField(blank=True)
     hidden = models.BooleanField(default=False, help_text="Hidden by staff.")
+    archive_sha256 = models.CharField(max_length=64, blank=True, db_index=True, help_text="Of the uploaded archive.")
+    reference = models.JSONField(
+        default=dict, blank=True, help_text="Registered by reference: {'path': ...} or {'hub': repo, 'revision': ...}."
+    )
+    suites_requested = models.JSONField(default=list, blank=True, help_text="Suites to evaluate once ready.")
+    validation_report = models.JSONField(default=dict, blank=True)
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -92,6 +99,23 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Upload(models.Model):
+    """A resumable chunked upload: bytes are appended at `offset` until `size`, then checked
+    against `sha256` and handed to checkpoint_submit."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    offset = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    checkpoint = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"upload {self.pk}: {self.filename} {self.offset}/{self.size}"
 
 
 class BenchmarkSuite(models.Model):
@@ -126,6 +150,8 @@ class EvaluationRun(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="Items per benchmark, if capped.")
+    reruns = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

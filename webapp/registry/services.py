@@ -1,12 +1,21 @@
 """Writes of the registry: results as they land, suite scores, published scores."""
 
 import csv
+import hashlib
+import re
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from webapp.fits.services import refit_request
-from webapp.jobs.services import job_submit
+from webapp.jobs.services import job_cancel, job_submit
 from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
 from webapp.registry.models import (
     Benchmark,
@@ -22,6 +31,7 @@ from webapp.registry.models import (
     LanguageModel,
     ScoreSource,
     SuiteScore,
+    Upload,
     Visibility,
 )
 
@@ -33,10 +43,17 @@ PAPER_URL = "https://arxiv.org/abs/2411.03312"
 
 
 EVALUATE_TASK = "workers.tasks.evaluate_benchmark"
+VALIDATE_TASK = "workers.tasks.validate_checkpoint"
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+HASH_CHUNK = 1 << 20
 
 
 class RegistryError(ValueError):
     """Input the registry cannot accept; the message says what to fix."""
+
+
+class QuotaExceeded(RegistryError):
+    """A per-user limit was reached; the message says which and how to get under it."""
 
 
 @transaction.atomic
@@ -48,6 +65,34 @@ def benchmark_catalog_sync() -> None:
         )
         for row in rows:
             Benchmark.objects.get_or_create(suite=suite, key=row["key"], defaults=row)
+
+
+# Failures that are not the submitter's doing: they do not count against the daily quota.
+PLATFORM_ERROR_CLASSES = frozenset({"WorkerLost", "LeaseLost", "Timeout", "OutOfMemory", "DatasetUnavailable"})
+
+
+def _run_failed_for_platform_reasons(run: EvaluationRun) -> bool:
+    jobs = [link.job for link in run.benchmark_jobs.select_related("job")]
+    failed = [job for job in jobs if job.state == "failed"]
+    return bool(failed) and all(job.error.split(":", 1)[0] in PLATFORM_ERROR_CLASSES for job in failed)
+
+
+def _check_run_quota(user) -> None:
+    if user is None or user.is_staff:
+        return
+    recent = EvaluationRun.objects.filter(created_by=user, created_at__gte=timezone.now() - timedelta(days=1))
+    active = recent.filter(benchmark_jobs__job__state__in=["queued", "running"]).distinct().count()
+    if active >= settings.FRONTIER_QUOTA_CONCURRENT_RUNS:
+        raise QuotaExceeded(
+            f"You have {active} evaluation runs in progress; the limit is {settings.FRONTIER_QUOTA_CONCURRENT_RUNS}. "
+            f"Wait for one to finish or cancel one."
+        )
+    counted = [run for run in recent.prefetch_related("benchmark_jobs") if not _run_failed_for_platform_reasons(run)]
+    if len(counted) >= settings.FRONTIER_QUOTA_RUNS_PER_DAY:
+        raise QuotaExceeded(
+            f"You started {len(counted)} evaluation runs in the last 24 hours; the limit is "
+            f"{settings.FRONTIER_QUOTA_RUNS_PER_DAY} (runs that failed for platform reasons do not count)."
+        )
 
 
 @transaction.atomic
@@ -64,14 +109,47 @@ def run_start(
     benchmarks = list(suite.benchmarks.all())
     if not benchmarks:
         raise RegistryError(f"Suite {suite.name} has no benchmarks.")
-    run = EvaluationRun.objects.create(checkpoint=checkpoint, suite=suite, created_by=created_by)
+    if limit is not None and limit <= 0:
+        raise RegistryError("limit must be a positive number of items per benchmark.")
+    _check_run_quota(created_by)
+    run = EvaluationRun.objects.create(checkpoint=checkpoint, suite=suite, created_by=created_by, limit=limit)
     for benchmark in benchmarks:
-        params = {"run_id": run.pk, "benchmark_id": benchmark.pk}
-        if limit is not None:
-            params["limit"] = limit
-        job = job_submit(task_name=EVALUATE_TASK, params=params, created_by=created_by)
-        BenchmarkJob.objects.create(run=run, benchmark=benchmark, job=job)
+        BenchmarkJob.objects.create(run=run, benchmark=benchmark, job=_evaluation_job(run, benchmark, created_by))
     return run
+
+
+def _evaluation_job(run: EvaluationRun, benchmark: Benchmark, created_by):
+    params = {"run_id": run.pk, "benchmark_id": benchmark.pk}
+    if run.limit is not None:
+        params["limit"] = run.limit
+    return job_submit(task_name=EVALUATE_TASK, params=params, created_by=created_by)
+
+
+@transaction.atomic
+def run_rerun_failed(run: EvaluationRun, *, by=None) -> list[BenchmarkJob]:
+    """Queue again only the benchmarks whose job failed or was cancelled (capped per run)."""
+    links = [link for link in run.benchmark_jobs.select_related("job", "benchmark") if link.job.state in ("failed", "cancelled")]
+    if not links:
+        raise RegistryError("No benchmark of this run failed or was cancelled; nothing to rerun.")
+    if run.reruns >= settings.FRONTIER_QUOTA_RERUNS_PER_RUN:
+        raise QuotaExceeded(f"This run was rerun {run.reruns} times, the limit; start a new run instead.")
+    for link in links:
+        link.job = _evaluation_job(run, link.benchmark, by)
+        link.save(update_fields=["job"])
+    EvaluationRun.objects.filter(pk=run.pk).update(reruns=run.reruns + 1)
+    return links
+
+
+def run_cancel(run: EvaluationRun, *, by=None) -> int:
+    """Cancel every benchmark of the run that has not ended; returns how many."""
+    cancelled = 0
+    for link in run.benchmark_jobs.select_related("job"):
+        if not link.job.is_terminal:
+            job_cancel(link.job, reason=f"run cancelled by {by or 'the system'}")
+            cancelled += 1
+    if not cancelled:
+        raise RegistryError("Every benchmark of this run has already ended.")
+    return cancelled
 
 
 @transaction.atomic
@@ -163,3 +241,270 @@ def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict]) -> 
         )
         keep.append(int(row["checkpoint"]))
     SuiteScore.objects.filter(suite=suite, source=ScoreSource.MEASURED).exclude(checkpoint_id__in=keep).delete()
+
+
+# --- Checkpoint submission ---------------------------------------------------------------------
+
+
+def _check_submission(*, owner, name: str, visibility: str, suites: list[str] | None) -> list[str]:
+    """Check-then-do: everything about a submission that can be refused before bytes are stored."""
+    if not name or not name.strip():
+        raise RegistryError("Give the checkpoint a name.")
+    if len(name) > 200:
+        raise RegistryError("The name is longer than 200 characters.")
+    if visibility not in Visibility.values:
+        raise RegistryError(f"visibility must be one of {', '.join(Visibility.values)}, not {visibility!r}.")
+    suites = settings.FRONTIER_DEFAULT_SUITES if suites is None else suites
+    known = set(BenchmarkSuite.objects.values_list("name", flat=True))
+    unknown = [suite for suite in suites if suite not in known]
+    if unknown:
+        raise RegistryError(f"Unknown suite(s) {', '.join(unknown)}; known suites: {', '.join(sorted(known))}.")
+    return list(suites)
+
+
+def _check_archive_name(filename: str) -> None:
+    if not filename.lower().endswith(ARCHIVE_SUFFIXES):
+        raise RegistryError(
+            f"{filename!r} is not a checkpoint archive: upload a .tar, .tar.gz or .zip of the checkpoint folder "
+            f"(config.json, model.safetensors, tokenizer files)."
+        )
+
+
+def _safe_filename(filename: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:200] or "checkpoint.tar"
+
+
+def visible_duplicate(owner, archive_sha256: str) -> Checkpoint | None:
+    """An existing, not rejected checkpoint with the same archive the owner can see."""
+    return (
+        Checkpoint.objects.filter(archive_sha256=archive_sha256)
+        .exclude(status=CheckpointStatus.REJECTED)
+        .filter(Q(owner=owner) | Q(visibility=Visibility.PUBLIC, hidden=False))
+        .order_by("id")
+        .first()
+    )
+
+
+def checkpoint_submit(
+    *, owner, name: str, archive, filename: str, visibility: str = Visibility.PRIVATE,
+    suites: list[str] | None = None, archive_sha256: str | None = None,
+) -> tuple[Checkpoint, bool]:
+    """Store an uploaded archive and queue its validation (cpu queue).
+
+    `archive` is a readable binary file (streamed, never read whole). Returns (checkpoint,
+    created); an identical archive the owner can already see is returned instead of a copy."""
+    suites = _check_submission(owner=owner, name=name, visibility=visibility, suites=suites)
+    _check_archive_name(filename)
+    if archive_sha256 is None:
+        digest = hashlib.sha256()
+        archive.seek(0)
+        for chunk in iter(lambda: archive.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+        archive_sha256 = digest.hexdigest()
+    existing = visible_duplicate(owner, archive_sha256)
+    if existing is not None:
+        return existing, False
+    archive.seek(0)
+    with transaction.atomic():
+        checkpoint = Checkpoint.objects.create(
+            owner=owner, name=name.strip(), visibility=visibility, archive_sha256=archive_sha256,
+            suites_requested=suites, status=CheckpointStatus.UPLOADED,
+        )
+        stored = default_storage.save(
+            f"checkpoints/{checkpoint.pk}/upload/{_safe_filename(filename)}", File(archive, name=filename)
+        )
+        checkpoint.files_prefix = stored
+        checkpoint.size_bytes = default_storage.size(stored)
+        checkpoint.save(update_fields=["files_prefix", "size_bytes"])
+        job_submit(task_name=VALIDATE_TASK, params={"checkpoint_id": checkpoint.pk}, created_by=owner)
+    return checkpoint, True
+
+
+def upload_start(*, owner, filename: str, size: int, sha256: str) -> Upload:
+    _check_archive_name(filename)
+    if size <= 0:
+        raise RegistryError("size must be the archive's size in bytes (> 0).")
+    if size > settings.FRONTIER_UPLOAD_MAX_BYTES:
+        raise RegistryError(
+            f"The archive is {size} bytes; the limit is {settings.FRONTIER_UPLOAD_MAX_BYTES} bytes."
+        )
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+        raise RegistryError("sha256 must be the archive's SHA-256 as 64 lowercase hex digits.")
+    upload = Upload.objects.create(owner=owner, filename=_safe_filename(filename), size=size, sha256=sha256)
+    upload_part_path(upload).parent.mkdir(parents=True, exist_ok=True)
+    upload_part_path(upload).touch()
+    return upload
+
+
+def upload_part_path(upload: Upload) -> Path:
+    return settings.VAR_DIR / "uploads" / f"{upload.pk}.part"
+
+
+def upload_append(upload: Upload, *, start: int, stream, length: int) -> Upload:
+    """Append `length` bytes read from `stream` at byte `start`, which must be the current offset
+    (a resumed client asks for the offset first). Memory stays bounded: bytes are copied in chunks."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().get(pk=upload.pk)
+        if upload.checkpoint_id:
+            raise RegistryError("This upload is already complete.")
+        if start != upload.offset:
+            raise RegistryError(f"Chunk starts at byte {start} but the upload has {upload.offset} bytes; resume from there.")
+        if start + length > upload.size:
+            raise RegistryError(f"Chunk ends at byte {start + length}, past the declared size {upload.size}.")
+        path = upload_part_path(upload)
+        written = 0
+        with open(path, "r+b") as part:
+            part.truncate(start)  # drop the tail of an interrupted chunk
+            part.seek(start)
+            while written < length:
+                chunk = stream.read(min(HASH_CHUNK, length - written))
+                if not chunk:
+                    break
+                part.write(chunk)
+                written += len(chunk)
+        if written != length:
+            with open(path, "r+b") as part:
+                part.truncate(start)
+            raise RegistryError(f"The chunk was cut short: {written} of {length} bytes arrived; send it again.")
+        upload.offset = start + written
+        upload.save(update_fields=["offset", "updated_at"])
+    return upload
+
+
+def upload_complete(
+    upload: Upload, *, name: str, visibility: str = Visibility.PRIVATE, suites: list[str] | None = None
+) -> tuple[Checkpoint, bool]:
+    """Check size and SHA-256 of the assembled archive, then submit it like a single-shot upload."""
+    if upload.checkpoint_id:
+        return upload.checkpoint, False
+    if upload.offset != upload.size:
+        raise RegistryError(f"The upload has {upload.offset} of {upload.size} bytes; send the rest first.")
+    path = upload_part_path(upload)
+    digest = hashlib.sha256()
+    with open(path, "rb") as part:
+        for chunk in iter(lambda: part.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != upload.sha256:
+        path.unlink(missing_ok=True)
+        upload.delete()
+        raise RegistryError(
+            f"SHA-256 mismatch: the received bytes hash to {digest.hexdigest()}, not {upload.sha256}. "
+            f"The upload was discarded; start again."
+        )
+    with open(path, "rb") as part:
+        checkpoint, created = checkpoint_submit(
+            owner=upload.owner, name=name, archive=part, filename=upload.filename, visibility=visibility,
+            suites=suites, archive_sha256=upload.sha256,
+        )
+    upload.checkpoint = checkpoint
+    upload.save(update_fields=["checkpoint", "updated_at"])
+    path.unlink(missing_ok=True)
+    return checkpoint, created
+
+
+def uploads_expire() -> int:
+    """Remove chunked uploads untouched for FRONTIER_UPLOAD_EXPIRY_HOURS (the reaper calls it)."""
+    cutoff = timezone.now() - timedelta(hours=settings.FRONTIER_UPLOAD_EXPIRY_HOURS)
+    stale = list(Upload.objects.filter(updated_at__lt=cutoff, checkpoint=None))
+    for upload in stale:
+        upload_part_path(upload).unlink(missing_ok=True)
+        upload.delete()
+    return len(stale)
+
+
+def storage_delete_tree(prefix: str) -> None:
+    """Delete every stored file under `prefix` (local disk or S3)."""
+    try:
+        shutil.rmtree(default_storage.path(prefix), ignore_errors=True)
+        return
+    except NotImplementedError:  # object storage: no local path
+        pass
+    directories, files = default_storage.listdir(prefix)
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for directory in directories:
+        storage_delete_tree(f"{prefix}/{directory}")
+
+
+def checkpoint_validation_start(checkpoint: Checkpoint) -> Checkpoint:
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(status=CheckpointStatus.VALIDATING)
+    checkpoint.status = CheckpointStatus.VALIDATING
+    return checkpoint
+
+
+def checkpoint_reject(checkpoint: Checkpoint, reason: str, duplicate_of: Checkpoint | None = None) -> Checkpoint:
+    """Rejected with a reason the owner can act on; its stored files are removed."""
+    storage_delete_tree(f"checkpoints/{checkpoint.pk}")
+    checkpoint.status = CheckpointStatus.REJECTED
+    checkpoint.rejection_reason = reason
+    checkpoint.duplicate_of = duplicate_of
+    checkpoint.files_prefix = ""
+    checkpoint.save(update_fields=["status", "rejection_reason", "duplicate_of", "files_prefix"])
+    return checkpoint
+
+
+def _llm_identity(config: dict, report: dict) -> dict:
+    text = config.get("text_config") or {}
+    name = text.get("_name_or_path") or config.get("_name_or_path") or ""
+    family = text.get("model_type", "unknown")
+    if not name:
+        name = f"{family}-{report['llm_params']}"
+    return {"family": family, "name": name, "hidden_size": text.get("hidden_size")}
+
+
+@transaction.atomic
+def checkpoint_accept(checkpoint: Checkpoint, *, report: dict, config: dict, files_prefix: str) -> Checkpoint:
+    """Mark a validated checkpoint ready (N, V, compressor from its files) and queue the
+    evaluations its owner asked for."""
+    identity = _llm_identity(config, report)
+    llm, _ = LanguageModel.objects.get_or_create(
+        name=identity["name"], revision=config.get("_commit_hash") or "", n_params=report["llm_params"],
+        defaults={"family": identity["family"], "hidden_size": identity["hidden_size"]},
+    )
+    method = report["compressor_method"]
+    method = CompressorMethod.MLP if method == "mlp_projector" else method
+    compressor, _ = Compressor.objects.get_or_create(
+        method=method, version="1", defaults={"trainable": method != CompressorMethod.PRUMERGE}
+    )
+    previous_archive = checkpoint.files_prefix
+    checkpoint.llm = llm
+    checkpoint.compressor = compressor
+    checkpoint.visual_tokens = report["visual_tokens"]
+    checkpoint.compressor_params = report["compressor_params"]
+    checkpoint.sha256 = report["checkpoint_sha256"]
+    checkpoint.config = config
+    checkpoint.validation_report = report
+    checkpoint.files_prefix = files_prefix
+    checkpoint.status = CheckpointStatus.READY
+    checkpoint.save()
+    if previous_archive and previous_archive != files_prefix and default_storage.exists(previous_archive):
+        default_storage.delete(previous_archive)
+    for suite in BenchmarkSuite.objects.filter(name__in=checkpoint.suites_requested):
+        run_start(checkpoint=checkpoint, suite=suite, created_by=checkpoint.owner)
+    return checkpoint
+
+
+def content_duplicate(checkpoint: Checkpoint, content_sha256: str) -> Checkpoint | None:
+    """Another ready checkpoint with the same files (and so the same config) the owner can see."""
+    return (
+        Checkpoint.objects.filter(sha256=content_sha256, status=CheckpointStatus.READY)
+        .exclude(pk=checkpoint.pk)
+        .filter(Q(owner=checkpoint.owner) | Q(visibility=Visibility.PUBLIC, hidden=False))
+        .order_by("id")
+        .first()
+    )
+
+
+def checkpoint_delete(checkpoint: Checkpoint) -> None:
+    """Delete a checkpoint, its files, runs and results (the owner's own, not published ones)."""
+    if checkpoint.published:
+        raise RegistryError("Published entries cannot be deleted through the API.")
+    storage_delete_tree(f"checkpoints/{checkpoint.pk}")
+    with transaction.atomic():
+        for run in checkpoint.runs.all():
+            for link in run.benchmark_jobs.select_related("job"):
+                if not link.job.is_terminal:
+                    job_cancel(link.job, reason="checkpoint deleted")
+        checkpoint.delete()
+        refit_request()
+

@@ -1,3 +1,5 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -5,6 +7,10 @@ from webapp.accounts.models import ApiToken
 
 
 class WhoAmIView(APIView):
+    @extend_schema(responses=inline_serializer("WhoAmI", {
+        "username": serializers.CharField(), "is_staff": serializers.BooleanField(),
+        "auth": serializers.CharField(), "token": serializers.DictField(allow_null=True),
+    }))
     def get(self, request):
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return Response(

@@ -1,4 +1,5 @@
 from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +17,7 @@ class JobListView(generics.ListAPIView):
 
 
 class JobDetailView(APIView):
+    @extend_schema(responses=JobDetailSerializer)
     def get(self, request, job_id: int):
         job = job_detail(job_id, request.user)
         if job is None:
@@ -24,6 +26,7 @@ class JobDetailView(APIView):
 
 
 class JobCancelView(APIView):
+    @extend_schema(request=None, responses={202: JobSerializer})
     def post(self, request, job_id: int):
         job = jobs_visible_to(request.user).filter(pk=job_id).first()
         if job is None:
@@ -40,6 +43,7 @@ class DiagnosticJobView(APIView):
 
     permission_classes = [permissions.IsAdminUser]
 
+    @extend_schema(request=DiagnosticJobSerializer, responses={201: JobSerializer})
     def post(self, request):
         serializer = DiagnosticJobSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,0 +1,197 @@
+"""Checkpoint submission through the REST API: single-shot, chunked/resumable, permissions."""
+
+import hashlib
+import io
+import tarfile
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from rest_framework.test import APIClient
+
+from webapp.accounts.services import api_token_create
+from webapp.jobs.models import Job
+from webapp.registry.models import Checkpoint, CheckpointStatus, Upload, Visibility
+from webapp.registry.services import VALIDATE_TASK
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}},
+    }
+    settings.VAR_DIR = tmp_path
+    return tmp_path / "media"
+
+
+def client_for(user) -> APIClient:
+    _, token = api_token_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice")
+
+
+@pytest.fixture
+def bob():
+    return get_user_model().objects.create_user("bob")
+
+
+def archive_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+ARCHIVE = archive_bytes({"ckpt/config.json": b"{}", "ckpt/model.safetensors": b"x" * 100})
+
+
+def single_shot(client, data=ARCHIVE, filename="ckpt.tar.gz", **fields):
+    upload = io.BytesIO(data)
+    upload.name = filename
+    return client.post("/api/v1/checkpoints/", {"file": upload, "name": "mine", **fields}, format="multipart")
+
+
+def test_single_shot_upload_stores_the_archive_and_queues_validation(alice, media):
+    response = single_shot(client_for(alice), suites=["synthetic"])
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "uploaded" and body["archive_sha256"] == hashlib.sha256(ARCHIVE).hexdigest()
+    assert response["Location"].endswith(f"/api/v1/checkpoints/{body['id']}/")
+    checkpoint = Checkpoint.objects.get()
+    assert default_storage.open(checkpoint.files_prefix).read() == ARCHIVE
+    assert checkpoint.suites_requested == ["synthetic"]
+    assert Job.objects.get().task_name == VALIDATE_TASK
+
+
+def test_the_same_archive_again_returns_the_existing_checkpoint(alice):
+    first = single_shot(client_for(alice)).json()
+    again = single_shot(client_for(alice))
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    assert Checkpoint.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"filename": "model.bin"}, "is not a checkpoint archive"),
+        ({"suites": ["vision"]}, "Unknown suite(s) vision"),
+        ({"visibility": "secret"}, "is not a valid choice"),
+    ],
+)
+def test_bad_single_shot_uploads_are_400_with_nothing_stored(alice, media, kwargs, message):
+    response = single_shot(client_for(alice), **kwargs)
+    assert response.status_code == 400
+    assert message in str(response.json())
+    assert not Checkpoint.objects.exists() and not list(media.rglob("*.*"))
+
+
+def test_a_json_body_is_refused_with_the_expected_content_type(alice):
+    response = client_for(alice).post("/api/v1/checkpoints/", {"name": "x"}, format="json")
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["detail"] or "Unsupported media type" in response.json()["detail"]
+
+
+def put_chunk(client, upload_id, data, start, total):
+    return client.put(
+        f"/api/v1/uploads/{upload_id}/", data, content_type="application/octet-stream",
+        HTTP_CONTENT_RANGE=f"bytes {start}-{start + len(data) - 1}/{total}",
+    )
+
+
+def test_chunked_upload_resumes_and_checks_the_sha256(alice):
+    client = client_for(alice)
+    digest = hashlib.sha256(ARCHIVE).hexdigest()
+    started = client.post("/api/v1/uploads/", {"filename": "c.tar.gz", "size": len(ARCHIVE), "sha256": digest}, format="json")
+    assert started.status_code == 201
+    upload_id = started.json()["id"]
+    half = len(ARCHIVE) // 2
+
+    assert put_chunk(client, upload_id, ARCHIVE[:half], 0, len(ARCHIVE)).json()["offset"] == half
+    skipped = put_chunk(client, upload_id, ARCHIVE[half + 1:], half + 1, len(ARCHIVE))
+    assert skipped.status_code == 400 and f"has {half} bytes; resume from there" in skipped.json()["detail"]
+    assert client.get(f"/api/v1/uploads/{upload_id}/").json()["offset"] == half  # where to resume
+    early = client.post(f"/api/v1/uploads/{upload_id}/complete/", {"name": "c"}, format="json")
+    assert early.status_code == 400 and "send the rest first" in early.json()["detail"]
+
+    assert put_chunk(client, upload_id, ARCHIVE[half:], half, len(ARCHIVE)).json()["offset"] == len(ARCHIVE)
+    done = client.post(f"/api/v1/uploads/{upload_id}/complete/", {"name": "chunked", "visibility": "public"}, format="json")
+    assert done.status_code == 201, done.json()
+    checkpoint = Checkpoint.objects.get()
+    assert checkpoint.visibility == Visibility.PUBLIC and checkpoint.archive_sha256 == digest
+    assert default_storage.open(checkpoint.files_prefix).read() == ARCHIVE
+
+
+def test_chunked_upload_with_a_wrong_sha256_is_discarded(alice, media):
+    client = client_for(alice)
+    started = client.post("/api/v1/uploads/", {"filename": "c.zip", "size": 4, "sha256": "0" * 64}, format="json")
+    upload_id = started.json()["id"]
+    put_chunk(client, upload_id, b"abcd", 0, 4)
+    response = client.post(f"/api/v1/uploads/{upload_id}/complete/", {"name": "c"}, format="json")
+    assert response.status_code == 400 and "SHA-256 mismatch" in response.json()["detail"]
+    assert not Upload.objects.exists() and not Checkpoint.objects.exists()
+    assert not list((media.parent / "uploads").glob("*.part"))
+
+
+def test_chunk_past_the_declared_size_and_missing_content_range_are_refused(alice):
+    client = client_for(alice)
+    upload_id = client.post("/api/v1/uploads/", {"filename": "c.zip", "size": 4, "sha256": "0" * 64}, format="json").json()["id"]
+    no_range = client.put(f"/api/v1/uploads/{upload_id}/", b"ab", content_type="application/octet-stream")
+    assert no_range.status_code == 400 and "Content-Range" in no_range.json()["detail"]
+    too_big = put_chunk(client, upload_id, b"abcdef", 0, 4)
+    assert too_big.status_code == 400
+
+
+def test_others_cannot_read_evaluate_or_delete_a_private_checkpoint(alice, bob):
+    checkpoint = Checkpoint.objects.create(owner=alice, name="private", status=CheckpointStatus.READY, visual_tokens=4)
+    for response in (
+        client_for(bob).get(f"/api/v1/checkpoints/{checkpoint.pk}/"),
+        client_for(bob).delete(f"/api/v1/checkpoints/{checkpoint.pk}/"),
+        client_for(bob).post("/api/v1/evaluations/", {"checkpoint": checkpoint.pk, "suite": "synthetic"}, format="json"),
+    ):
+        assert response.status_code == 404
+    assert client_for(bob).get("/api/v1/checkpoints/").json()["count"] == 0
+    assert client_for(alice).get(f"/api/v1/checkpoints/{checkpoint.pk}/").status_code == 200
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(visibility=Visibility.PUBLIC)
+    assert client_for(bob).get(f"/api/v1/checkpoints/{checkpoint.pk}/").status_code == 200
+    assert client_for(bob).delete(f"/api/v1/checkpoints/{checkpoint.pk}/").status_code == 403
+    assert client_for(alice).delete(f"/api/v1/checkpoints/{checkpoint.pk}/").status_code == 204
+    assert not Checkpoint.objects.exists()
+
+
+def test_evaluation_quota_and_rerun_rules(alice, settings):
+    settings.FRONTIER_QUOTA_CONCURRENT_RUNS = 1
+    checkpoint = Checkpoint.objects.create(owner=alice, name="mine", status=CheckpointStatus.READY, visual_tokens=4)
+    client = client_for(alice)
+    first = client.post("/api/v1/evaluations/", {"checkpoint": checkpoint.pk, "suite": "synthetic", "limit": 5}, format="json")
+    assert first.status_code == 201 and first.json()["status"]["jobs"] == {"queued": 2}
+    second = client.post("/api/v1/evaluations/", {"checkpoint": checkpoint.pk, "suite": "synthetic"}, format="json")
+    assert second.status_code == 429 and "limit is 1" in second.json()["detail"]
+    run_id = first.json()["id"]
+    nothing = client.post(f"/api/v1/evaluations/{run_id}/rerun/")
+    assert nothing.status_code == 400 and "nothing to rerun" in nothing.json()["detail"]
+    assert client.post(f"/api/v1/evaluations/{run_id}/cancel/").status_code == 202
+    detail = client.get(f"/api/v1/evaluations/{run_id}/").json()
+    assert detail["status"]["state"] == "cancelled" and {b["benchmark"] for b in detail["benchmarks"]} == {"shapes", "glyphs"}
+    assert client.post(f"/api/v1/evaluations/{run_id}/rerun/").status_code == 202
+
+
+def test_suites_and_schema_are_served(alice):
+    client = client_for(alice)
+    suites = {s["name"]: s for s in client.get("/api/v1/suites/").json()["results"]}
+    assert len(suites["reasoning"]["benchmarks"]) == 9
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200 and b"/api/v1/uploads/{id}/" in schema.content
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and b"cdn" not in docs.content.lower()

@@ -1,0 +1,127 @@
+from rest_framework import serializers
+
+from webapp.jobs.api.serializers import JobAttemptSerializer
+from webapp.registry.models import (
+    Benchmark,
+    BenchmarkResult,
+    BenchmarkSuite,
+    Checkpoint,
+    EvaluationRun,
+    Upload,
+    Visibility,
+)
+from webapp.registry.selectors import run_status
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    llm = serializers.StringRelatedField()
+    llm_params = serializers.IntegerField(source="llm.n_params", read_only=True, default=None)
+    compressor = serializers.CharField(source="compressor.method", read_only=True, default=None)
+    url = serializers.HyperlinkedIdentityField(view_name="api-checkpoint-detail")
+
+    class Meta:
+        model = Checkpoint
+        fields = [
+            "id", "url", "name", "owner", "status", "rejection_reason", "visibility", "published", "citation",
+            "source_url", "llm", "llm_params", "compressor", "visual_tokens", "compressor_params", "sha256",
+            "archive_sha256", "size_bytes", "suites_requested", "duplicate_of", "hidden", "created_at",
+        ]
+
+
+class CheckpointDetailSerializer(CheckpointSerializer):
+    class Meta(CheckpointSerializer.Meta):
+        fields = CheckpointSerializer.Meta.fields + ["config", "validation_report"]
+
+
+class CheckpointUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The checkpoint folder as .tar, .tar.gz or .zip.")
+    name = serializers.CharField(max_length=200)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
+    suites = serializers.ListField(child=serializers.CharField(), required=False, help_text="Default: the server's.")
+
+
+class UploadStartSerializer(serializers.Serializer):
+    filename = serializers.CharField(max_length=255)
+    size = serializers.IntegerField(min_value=1)
+    sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", error_messages={"invalid": "64 lowercase hex digits."})
+
+
+class UploadCompleteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
+    suites = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class UploadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Upload
+        fields = ["id", "filename", "size", "sha256", "offset", "checkpoint", "created_at", "updated_at"]
+
+
+class BenchmarkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Benchmark
+        fields = ["id", "key", "lmms_eval_task", "metrics", "full_scale", "higher_is_better", "version"]
+
+
+class SuiteSerializer(serializers.ModelSerializer):
+    benchmarks = BenchmarkSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = BenchmarkSuite
+        fields = ["id", "name", "description", "version", "benchmarks"]
+
+
+class EvaluationCreateSerializer(serializers.Serializer):
+    checkpoint = serializers.IntegerField()
+    suite = serializers.SlugField()
+    limit = serializers.IntegerField(min_value=1, required=False, help_text="Items per benchmark (a quick look).")
+
+
+class EvaluationRunSerializer(serializers.ModelSerializer):
+    checkpoint = serializers.PrimaryKeyRelatedField(read_only=True)
+    suite = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EvaluationRun
+        fields = ["id", "checkpoint", "suite", "created_by", "limit", "reruns", "created_at", "status"]
+
+    def get_status(self, run) -> dict:
+        return run_status(run)
+
+
+class EvaluationRunDetailSerializer(EvaluationRunSerializer):
+    benchmarks = serializers.SerializerMethodField()
+
+    class Meta(EvaluationRunSerializer.Meta):
+        fields = EvaluationRunSerializer.Meta.fields + ["benchmarks"]
+
+    def get_benchmarks(self, run) -> list[dict]:
+        rows = []
+        for link in run.benchmark_jobs.all():
+            job = link.job
+            rows.append({
+                "benchmark": link.benchmark.key,
+                "job": job.pk,
+                "state": job.state,
+                "progress_done": job.progress_done,
+                "progress_total": job.progress_total,
+                "heartbeat_at": job.heartbeat_at,
+                "error": job.error,
+                "attempts": JobAttemptSerializer(job.attempts.all(), many=True).data,
+            })
+        return rows
+
+
+class BenchmarkResultSerializer(serializers.ModelSerializer):
+    checkpoint = serializers.IntegerField(source="run.checkpoint_id", read_only=True)
+    suite = serializers.CharField(source="benchmark.suite.name", read_only=True)
+    benchmark = serializers.CharField(source="benchmark.key", read_only=True)
+
+    class Meta:
+        model = BenchmarkResult
+        fields = ["id", "run", "checkpoint", "suite", "benchmark", "metric", "value", "stderr", "n",
+                  "higher_is_better", "created_at"]

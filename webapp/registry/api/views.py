@@ -1,0 +1,226 @@
+import re
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from webapp.registry.api.filters import BenchmarkResultFilter
+from webapp.registry.api.serializers import (
+    BenchmarkResultSerializer,
+    CheckpointDetailSerializer,
+    CheckpointSerializer,
+    CheckpointUploadSerializer,
+    EvaluationCreateSerializer,
+    EvaluationRunDetailSerializer,
+    EvaluationRunSerializer,
+    SuiteSerializer,
+    UploadCompleteSerializer,
+    UploadSerializer,
+    UploadStartSerializer,
+)
+from webapp.registry.models import BenchmarkResult, BenchmarkSuite, Upload
+from webapp.registry.selectors import checkpoints_visible_to, results_visible_to, runs_visible_to
+from webapp.registry.services import (
+    RegistryError,
+    checkpoint_delete,
+    checkpoint_submit,
+    run_cancel,
+    run_rerun_failed,
+    run_start,
+    upload_append,
+    upload_complete,
+    upload_start,
+)
+
+CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+
+
+class RawChunkParser(BaseParser):
+    """Chunks are raw bytes; the view streams them from the request itself."""
+
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+def _checkpoint_response(request, checkpoint, created: bool) -> Response:
+    data = CheckpointSerializer(checkpoint, context={"request": request}).data
+    return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+                    headers={"Location": data["url"]})
+
+
+class CheckpointListView(generics.ListAPIView):
+    """Checkpoints you can see; POST a multipart `file` + `name` to upload a small one in one go."""
+
+    serializer_class = CheckpointSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        return checkpoints_visible_to(self.request.user)
+
+    @extend_schema(request=CheckpointUploadSerializer, responses={201: CheckpointSerializer, 200: CheckpointSerializer})
+    def post(self, request):
+        serializer = CheckpointUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        checkpoint, created = checkpoint_submit(
+            owner=request.user, name=serializer.validated_data["name"], archive=upload, filename=upload.name,
+            visibility=serializer.validated_data["visibility"], suites=serializer.validated_data.get("suites"),
+        )
+        return _checkpoint_response(request, checkpoint, created)
+
+
+class CheckpointDetailView(APIView):
+    @extend_schema(responses=CheckpointDetailSerializer)
+    def get(self, request, pk: int):
+        checkpoint = get_object_or_404(checkpoints_visible_to(request.user), pk=pk)
+        return Response(CheckpointDetailSerializer(checkpoint, context={"request": request}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        checkpoint = get_object_or_404(checkpoints_visible_to(request.user), pk=pk)
+        if checkpoint.owner_id != request.user.pk and not request.user.is_staff:
+            return Response({"detail": "Only its owner can delete a checkpoint."}, status=status.HTTP_403_FORBIDDEN)
+        checkpoint_delete(checkpoint)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CheckpointHideView(APIView):
+    """Staff: hide a checkpoint from others (or show it again with {"hidden": false})."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(request=None, responses=CheckpointSerializer)
+    def post(self, request, pk: int):
+        checkpoint = get_object_or_404(checkpoints_visible_to(request.user), pk=pk)
+        checkpoint.hidden = bool(request.data.get("hidden", True))
+        checkpoint.save(update_fields=["hidden"])
+        return Response(CheckpointSerializer(checkpoint, context={"request": request}).data)
+
+
+class UploadStartView(APIView):
+    """Start a resumable upload: then PUT chunks with Content-Range, then POST complete."""
+
+    @extend_schema(request=UploadStartSerializer, responses={201: UploadSerializer})
+    def post(self, request):
+        serializer = UploadStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = upload_start(owner=request.user, **serializer.validated_data)
+        return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED,
+                        headers={"Location": reverse("api-upload-detail", args=[upload.pk], request=request)})
+
+
+class UploadDetailView(APIView):
+    parser_classes = [RawChunkParser]
+
+    def _upload(self, request, pk: int) -> Upload:
+        return get_object_or_404(Upload, pk=pk, owner=request.user)
+
+    @extend_schema(responses=UploadSerializer)
+    def get(self, request, pk: int):
+        """Where to resume: the number of bytes received (`offset`)."""
+        return Response(UploadSerializer(self._upload(request, pk)).data)
+
+    @extend_schema(
+        request={"application/octet-stream": bytes}, responses=UploadSerializer,
+        parameters=[OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER, required=True,
+                                     description="bytes START-END/TOTAL")],
+    )
+    def put(self, request, pk: int):
+        """Append one chunk: raw bytes, `Content-Range: bytes START-END/TOTAL`, START = current offset."""
+        upload = self._upload(request, pk)
+        match = CONTENT_RANGE.match(request.headers.get("Content-Range", ""))
+        if not match:
+            raise RegistryError("Send Content-Range: bytes START-END/TOTAL with each chunk.")
+        start, end, total = (int(group) for group in match.groups())
+        if total != upload.size or end < start:
+            raise RegistryError(f"Content-Range total must be the declared size {upload.size}, with END >= START.")
+        upload = upload_append(upload, start=start, stream=request.stream, length=end - start + 1)
+        return Response(UploadSerializer(upload).data)
+
+
+class UploadCompleteView(APIView):
+    @extend_schema(request=UploadCompleteSerializer, responses={201: CheckpointSerializer, 200: CheckpointSerializer})
+    def post(self, request, pk: int):
+        upload = get_object_or_404(Upload, pk=pk, owner=request.user)
+        serializer = UploadCompleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        checkpoint, created = upload_complete(upload, **serializer.validated_data)
+        return _checkpoint_response(request, checkpoint, created)
+
+
+class SuiteListView(generics.ListAPIView):
+    serializer_class = SuiteSerializer
+    queryset = BenchmarkSuite.objects.prefetch_related("benchmarks").order_by("name")
+
+
+class EvaluationListView(generics.ListAPIView):
+    serializer_class = EvaluationRunSerializer
+    parser_classes = [JSONParser, FormParser]
+
+    def get_queryset(self):
+        return runs_visible_to(self.request.user).prefetch_related("benchmark_jobs__job")
+
+    @extend_schema(request=EvaluationCreateSerializer, responses={201: EvaluationRunSerializer})
+    def post(self, request):
+        serializer = EvaluationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        checkpoint = checkpoints_visible_to(request.user).filter(pk=serializer.validated_data["checkpoint"]).first()
+        if checkpoint is None:
+            raise Http404("No such checkpoint, or it is not yours.")
+        if checkpoint.owner_id != request.user.pk and not request.user.is_staff:
+            return Response({"detail": "Only its owner can evaluate a checkpoint."}, status=status.HTTP_403_FORBIDDEN)
+        suite = get_object_or_404(BenchmarkSuite, name=serializer.validated_data["suite"])
+        run = run_start(checkpoint=checkpoint, suite=suite, created_by=request.user,
+                        limit=serializer.validated_data.get("limit"))
+        return Response(EvaluationRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+def _own_run(request, pk: int):
+    run = get_object_or_404(runs_visible_to(request.user), pk=pk)
+    if run.checkpoint.owner_id != request.user.pk and not request.user.is_staff:
+        raise Http404("No such evaluation, or it is not yours.")
+    return run
+
+
+class EvaluationDetailView(APIView):
+    @extend_schema(responses=EvaluationRunDetailSerializer)
+    def get(self, request, pk: int):
+        run = get_object_or_404(runs_visible_to(request.user).prefetch_related("benchmark_jobs__job__attempts"), pk=pk)
+        return Response(EvaluationRunDetailSerializer(run).data)
+
+
+class EvaluationRerunView(APIView):
+    """Queue again only the benchmarks that failed or were cancelled."""
+
+    @extend_schema(request=None, responses={202: EvaluationRunSerializer})
+    def post(self, request, pk: int):
+        run = _own_run(request, pk)
+        run_rerun_failed(run, by=request.user)
+        return Response(EvaluationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvaluationCancelView(APIView):
+    @extend_schema(request=None, responses={202: EvaluationRunSerializer})
+    def post(self, request, pk: int):
+        run = _own_run(request, pk)
+        run_cancel(run, by=request.user)
+        return Response(EvaluationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ResultListView(generics.ListAPIView):
+    serializer_class = BenchmarkResultSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = BenchmarkResultFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return BenchmarkResult.objects.none()
+        return results_visible_to(self.request.user).order_by("id")
