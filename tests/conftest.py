@@ -105,3 +105,30 @@ def start_web(process_env, tmp_path):
     yield start
     for web in started:
         web.stop()
+
+
+@pytest.fixture
+def local_media(settings, tmp_path):
+    """Default storage on a fresh folder under tmp_path (returned); pass it to workers as MEDIA_ROOT."""
+    media = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(media)}},
+    }
+    return media
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) → an APIClient authenticated with a fresh API token of that user."""
+    from rest_framework.test import APIClient
+
+    from webapp.accounts.services import api_token_create
+
+    def client_for(user):
+        _, token = api_token_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        return client
+
+    return client_for

@@ -23,14 +23,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def tiny_checkpoint(settings, tmp_path):
+def tiny_checkpoint(local_media):
     from evaluation.tiny import make_tiny_checkpoint
 
-    media = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(media)}},
-    }
+    media = local_media
     make_tiny_checkpoint(media / "checkpoints" / "tiny-avgpool-4", compressor="avgpool", tokens=4, seed=0)
     llm = LanguageModel.objects.create(family="tiny-qwen2", name="tiny-qwen2", n_params=123_456)
     return Checkpoint.objects.create(

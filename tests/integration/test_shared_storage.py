@@ -44,12 +44,8 @@ def digest_in_worker(name: str) -> dict:
     return job.result
 
 
-def test_worker_reads_what_the_web_side_stored_on_local_disk(start_worker, process_env, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}},
-    }
-    start_worker("w1", env={**process_env, "MEDIA_ROOT": str(tmp_path / "media")})
+def test_worker_reads_what_the_web_side_stored_on_local_disk(start_worker, process_env, local_media):
+    start_worker("w1", env={**process_env, "MEDIA_ROOT": str(local_media)})
     name = default_storage.save("checkpoints/local.bin", ContentFile(PAYLOAD))
 
     result = digest_in_worker(name)

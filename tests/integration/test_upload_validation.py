@@ -6,21 +6,15 @@ import tarfile
 import pytest
 from django.contrib.auth import get_user_model
 from frontier_processes import wait_for
-from rest_framework.test import APIClient
 
-from webapp.accounts.services import api_token_create
 from webapp.registry.models import Checkpoint, CheckpointStatus
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def media(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}},
-    }
-    return tmp_path / "media"
+def media(local_media):
+    return local_media
 
 
 def tar_of(folder) -> io.BytesIO:
@@ -32,10 +26,7 @@ def tar_of(folder) -> io.BytesIO:
     return buffer
 
 
-def submit(folder, name):
-    _, token = api_token_create(user=get_user_model().objects.get_or_create(username="alice")[0])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+def submit(client, folder, name):
     response = client.post("/api/v1/checkpoints/", {"file": tar_of(folder), "name": name, "suites": []}, format="multipart")
     assert response.status_code == 201, response.json()
     checkpoint_id = response.json()["id"]
@@ -46,14 +37,14 @@ def submit(folder, name):
     return Checkpoint.objects.get(pk=checkpoint_id)
 
 
-def test_a_tiny_checkpoint_is_validated_and_counted(start_worker, process_env, media, tmp_path):
+def test_a_tiny_checkpoint_is_validated_and_counted(start_worker, process_env, media, tmp_path, client_for):
     from evaluation.modeling import FrontierVLM
     from evaluation.tiny import make_tiny_checkpoint
 
     folder = make_tiny_checkpoint(tmp_path / "tiny", compressor="quecc", tokens=16, seed=0)
     start_worker("cpu", queues="cpu", env={**process_env, "MEDIA_ROOT": str(media)})
 
-    checkpoint = submit(folder, "tiny quecc")
+    checkpoint = submit(client_for(get_user_model().objects.create_user("alice")), folder, "tiny quecc")
 
     assert checkpoint.status == CheckpointStatus.READY, checkpoint.rejection_reason
     model = FrontierVLM.from_pretrained(folder)
@@ -67,14 +58,14 @@ def test_a_tiny_checkpoint_is_validated_and_counted(start_worker, process_env, m
     )
 
 
-def test_a_pickle_checkpoint_is_rejected_with_a_reason_and_its_files_removed(start_worker, process_env, media, tmp_path):
+def test_a_pickle_checkpoint_is_rejected_with_a_reason_and_its_files_removed(start_worker, process_env, media, tmp_path, client_for):
     from evaluation.tiny import make_tiny_checkpoint
 
     folder = make_tiny_checkpoint(tmp_path / "tiny", compressor="avgpool", tokens=4, seed=0)
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04\x95" + b"\x00" * 64)
     start_worker("cpu", queues="cpu", env={**process_env, "MEDIA_ROOT": str(media)})
 
-    checkpoint = submit(folder, "pickled")
+    checkpoint = submit(client_for(get_user_model().objects.create_user("alice")), folder, "pickled")
 
     assert checkpoint.status == CheckpointStatus.REJECTED
     assert "pytorch_model.bin" in checkpoint.rejection_reason and "pickle" in checkpoint.rejection_reason

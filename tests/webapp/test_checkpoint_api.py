@@ -7,9 +7,7 @@ import tarfile
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
-from rest_framework.test import APIClient
 
-from webapp.accounts.services import api_token_create
 from webapp.jobs.models import Job
 from webapp.registry.models import Checkpoint, CheckpointStatus, Upload, Visibility
 from webapp.registry.services import VALIDATE_TASK
@@ -18,20 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}},
-    }
+def media(local_media, settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    return tmp_path / "media"
-
-
-def client_for(user) -> APIClient:
-    _, token = api_token_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
+    return local_media
 
 
 @pytest.fixture
@@ -63,7 +50,7 @@ def single_shot(client, data=ARCHIVE, filename="ckpt.tar.gz", **fields):
     return client.post("/api/v1/checkpoints/", {"file": upload, "name": "mine", **fields}, format="multipart")
 
 
-def test_single_shot_upload_stores_the_archive_and_queues_validation(alice, media):
+def test_single_shot_upload_stores_the_archive_and_queues_validation(alice, media, client_for):
     response = single_shot(client_for(alice), suites=["synthetic"])
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -75,7 +62,7 @@ def test_single_shot_upload_stores_the_archive_and_queues_validation(alice, medi
     assert Job.objects.get().task_name == VALIDATE_TASK
 
 
-def test_the_same_archive_again_returns_the_existing_checkpoint(alice):
+def test_the_same_archive_again_returns_the_existing_checkpoint(alice, client_for):
     first = single_shot(client_for(alice)).json()
     again = single_shot(client_for(alice))
     assert again.status_code == 200 and again.json()["id"] == first["id"]
@@ -90,14 +77,14 @@ def test_the_same_archive_again_returns_the_existing_checkpoint(alice):
         ({"visibility": "secret"}, "is not a valid choice"),
     ],
 )
-def test_bad_single_shot_uploads_are_400_with_nothing_stored(alice, media, kwargs, message):
+def test_bad_single_shot_uploads_are_400_with_nothing_stored(alice, media, kwargs, message, client_for):
     response = single_shot(client_for(alice), **kwargs)
     assert response.status_code == 400
     assert message in str(response.json())
     assert not Checkpoint.objects.exists() and not list(media.rglob("*.*"))
 
 
-def test_a_json_body_is_refused_with_the_expected_content_type(alice):
+def test_a_json_body_is_refused_with_the_expected_content_type(alice, client_for):
     response = client_for(alice).post("/api/v1/checkpoints/", {"name": "x"}, format="json")
     assert response.status_code == 415
     assert "multipart/form-data" in response.json()["detail"] or "Unsupported media type" in response.json()["detail"]
@@ -110,7 +97,7 @@ def put_chunk(client, upload_id, data, start, total):
     )
 
 
-def test_chunked_upload_resumes_and_checks_the_sha256(alice):
+def test_chunked_upload_resumes_and_checks_the_sha256(alice, client_for):
     client = client_for(alice)
     digest = hashlib.sha256(ARCHIVE).hexdigest()
     started = client.post("/api/v1/uploads/", {"filename": "c.tar.gz", "size": len(ARCHIVE), "sha256": digest}, format="json")
@@ -133,7 +120,7 @@ def test_chunked_upload_resumes_and_checks_the_sha256(alice):
     assert default_storage.open(checkpoint.files_prefix).read() == ARCHIVE
 
 
-def test_chunked_upload_with_a_wrong_sha256_is_discarded(alice, media):
+def test_chunked_upload_with_a_wrong_sha256_is_discarded(alice, media, client_for):
     client = client_for(alice)
     started = client.post("/api/v1/uploads/", {"filename": "c.zip", "size": 4, "sha256": "0" * 64}, format="json")
     upload_id = started.json()["id"]
@@ -144,7 +131,7 @@ def test_chunked_upload_with_a_wrong_sha256_is_discarded(alice, media):
     assert not list((media.parent / "uploads").glob("*.part"))
 
 
-def test_chunk_past_the_declared_size_and_missing_content_range_are_refused(alice):
+def test_chunk_past_the_declared_size_and_missing_content_range_are_refused(alice, client_for):
     client = client_for(alice)
     upload_id = client.post("/api/v1/uploads/", {"filename": "c.zip", "size": 4, "sha256": "0" * 64}, format="json").json()["id"]
     no_range = client.put(f"/api/v1/uploads/{upload_id}/", b"ab", content_type="application/octet-stream")
@@ -153,7 +140,7 @@ def test_chunk_past_the_declared_size_and_missing_content_range_are_refused(alic
     assert too_big.status_code == 400
 
 
-def test_others_cannot_read_evaluate_or_delete_a_private_checkpoint(alice, bob):
+def test_others_cannot_read_evaluate_or_delete_a_private_checkpoint(alice, bob, client_for):
     checkpoint = Checkpoint.objects.create(owner=alice, name="private", status=CheckpointStatus.READY, visual_tokens=4)
     for response in (
         client_for(bob).get(f"/api/v1/checkpoints/{checkpoint.pk}/"),
@@ -170,7 +157,7 @@ def test_others_cannot_read_evaluate_or_delete_a_private_checkpoint(alice, bob):
     assert not Checkpoint.objects.exists()
 
 
-def test_evaluation_quota_and_rerun_rules(alice, settings):
+def test_evaluation_quota_and_rerun_rules(alice, settings, client_for):
     settings.FRONTIER_QUOTA_CONCURRENT_RUNS = 1
     checkpoint = Checkpoint.objects.create(owner=alice, name="mine", status=CheckpointStatus.READY, visual_tokens=4)
     client = client_for(alice)
@@ -187,7 +174,7 @@ def test_evaluation_quota_and_rerun_rules(alice, settings):
     assert client.post(f"/api/v1/evaluations/{run_id}/rerun/").status_code == 202
 
 
-def test_suites_and_schema_are_served(alice):
+def test_suites_and_schema_are_served(alice, client_for):
     client = client_for(alice)
     suites = {s["name"]: s for s in client.get("/api/v1/suites/").json()["results"]}
     assert len(suites["reasoning"]["benchmarks"]) == 9

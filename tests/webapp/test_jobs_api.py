@@ -1,19 +1,10 @@
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 
-from webapp.accounts.services import api_token_create
 from webapp.jobs.services import job_submit
 
 pytestmark = pytest.mark.django_db
 SLEEP = "workers.tasks.diagnostic_sleep"
-
-
-def client_for(user) -> APIClient:
-    _, token = api_token_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
 
 
 @pytest.fixture
@@ -22,7 +13,7 @@ def users():
     return model.objects.create_user("alice"), model.objects.create_user("bob"), model.objects.create_user("ops", is_staff=True)
 
 
-def test_users_see_and_cancel_only_their_own_jobs(users):
+def test_users_see_and_cancel_only_their_own_jobs(users, client_for):
     alice, bob, ops = users
     job = job_submit(task_name=SLEEP, created_by=alice)
 
@@ -40,7 +31,7 @@ def test_users_see_and_cancel_only_their_own_jobs(users):
     assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
 
 
-def test_only_staff_may_queue_diagnostic_jobs(users):
+def test_only_staff_may_queue_diagnostic_jobs(users, client_for):
     alice, _, ops = users
     assert client_for(alice).post("/api/v1/jobs/diagnostic/", {"seconds": 1}).status_code == 403
     response = client_for(ops).post("/api/v1/jobs/diagnostic/", {"seconds": 2}, format="json")
