@@ -3,6 +3,9 @@
 ``python -m evaluation make-tiny --out DIR --compressor quecc --tokens 16``
 ``python -m evaluation run CHECKPOINT --tasks shapes,glyphs [--limit N] [--include-path DIR]
 [--batch-size B] [--device cuda] [--json]``: the same ``evaluate_checkpoint`` a worker calls.
+``python -m evaluation train --out DIR --compressor avgpool --tokens 4 [--dataset synthetic:shapes |
+PATH.json --images DIR] [--base CHECKPOINT] [--steps N] [--lr X] [--batch-size B] [--seed S] [--stage 1|2]
+[--save-every K] [--json]``: train a compressor (see ``evaluation.training``); rerun to resume.
 """
 
 import argparse
@@ -37,6 +40,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--device", help="default: cuda when available, else cpu")
     run.add_argument("--synthetic-dir", help="where the synthetic suite is generated (default ~/.cache/frontier)")
     run.add_argument("--json", action="store_true", help="print the whole outcome as JSON")
+    train = commands.add_parser("train", help="train a compressor; rerunning with the same --out resumes")
+    train.add_argument("--out", required=True, help="output folder: state/ while training, checkpoint/ at the end")
+    train.add_argument("--compressor", default="avgpool", choices=sorted(COMPRESSORS))
+    train.add_argument("--tokens", type=int, default=16, help="visual tokens V")
+    train.add_argument("--base", help="FrontierVLM checkpoint to start from (default: a tiny random model)")
+    train.add_argument("--llm-hidden", type=int, default=64, help="tiny model only")
+    train.add_argument("--llm-layers", type=int, default=2, help="tiny model only")
+    train.add_argument("--llm-family", default="qwen2", choices=LLM_FAMILIES, help="tiny model only")
+    train.add_argument("--dataset", default="synthetic:shapes", help="synthetic:shapes, synthetic:glyphs or a .json")
+    train.add_argument("--images", help="image folder of a LLaVA-format .json dataset")
+    train.add_argument("--steps", type=int, help="optimizer steps (default: --epochs 1)")
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    train.add_argument("--warmup", type=int, default=0, help="linear warm-up steps")
+    train.add_argument("--schedule", default="cosine", choices=("cosine", "linear"))
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--stage", type=int, default=1, choices=(1, 2), help="1: compressor only, 2: + LLM")
+    train.add_argument("--save-every", type=int, default=0, help="save a resumable state every K steps")
+    train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser.parse_args(argv)
 
 
@@ -81,10 +106,54 @@ def run_command(args: argparse.Namespace) -> None:
     print("latency:", json.dumps(outcome.latency))
 
 
+def train_command(args: argparse.Namespace) -> None:
+    from .training import TinyModelSpec, Trainer, TrainingCancelled, TrainingConfig, TrainingConfigError
+
+    config = TrainingConfig(
+        compressor=args.compressor,
+        tokens=args.tokens,
+        stage=args.stage,
+        base_checkpoint=args.base,
+        tiny_model=None if args.base else TinyModelSpec(args.llm_hidden, args.llm_layers, args.llm_family, args.seed),
+        dataset=args.dataset,
+        image_folder=args.images,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        gradient_accumulation=args.grad_accum,
+        max_steps=args.steps,
+        epochs=1.0 if args.steps is None and args.epochs is None else args.epochs,
+        warmup_steps=args.warmup,
+        lr_schedule=args.schedule,
+        seed=args.seed,
+        precision=args.precision,
+        save_every=args.save_every,
+    )
+
+    def print_progress(step: int, total: int, loss: float) -> None:
+        if step == total or step % max(1, total // 20) == 0:
+            print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    try:
+        result = Trainer(config, args.out, progress=print_progress).run()
+    except (TrainingConfigError, TrainingCancelled) as error:
+        raise SystemExit(f"error: {error}") from None
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    print(
+        f"trained {result.steps} steps in {result.seconds:.1f} s ({result.samples_per_second:.1f} samples/s), "
+        f"final loss {result.final_loss:.4f}"
+    )
+    print(result.checkpoint)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.command == "run":
         run_command(args)
+        return
+    if args.command == "train":
+        train_command(args)
         return
     try:
         out = make_tiny_checkpoint(
