@@ -8,19 +8,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from webapp.core.storage import storage_files
 from webapp.registry.models import BenchmarkJob, Checkpoint
 from webapp.registry.services import benchmark_results_record
 
 _evaluators: "collections.OrderedDict[str, object]" = collections.OrderedDict()
-
-
-def _storage_files(prefix: str):
-    """Every file name under `prefix` in the default storage (local disk or S3)."""
-    directories, files = default_storage.listdir(prefix)
-    for name in files:
-        yield f"{prefix}/{name}"
-    for directory in directories:
-        yield from _storage_files(f"{prefix}/{directory}")
 
 
 def checkpoint_local_dir(checkpoint: Checkpoint) -> Path:
@@ -37,7 +29,7 @@ def checkpoint_local_dir(checkpoint: Checkpoint) -> Path:
     target = settings.VAR_DIR / "cache" / "checkpoints" / key
     complete = target / ".complete"
     if not complete.exists():
-        for name in _storage_files(prefix):
+        for name in storage_files(prefix):
             destination = target / Path(name).relative_to(prefix)
             destination.parent.mkdir(parents=True, exist_ok=True)
             with default_storage.open(name, "rb") as source, open(destination, "wb") as out:

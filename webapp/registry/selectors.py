@@ -5,19 +5,22 @@ from django.db.models import Q, QuerySet
 from webapp.registry.models import BenchmarkResult, Checkpoint, EvaluationRun, Visibility
 
 
+def visible_to_owner(user, via: str = "") -> Q:
+    """Checkpoints `user` owns, and public ones not hidden by staff (`via`: path to the checkpoint)."""
+    return Q(**{f"{via}owner": user}) | Q(**{f"{via}visibility": Visibility.PUBLIC, f"{via}hidden": False})
+
+
 def checkpoints_visible_to(user) -> QuerySet[Checkpoint]:
     """Own checkpoints and public, not hidden ones; staff see everything."""
     checkpoints = Checkpoint.objects.select_related("owner", "llm", "compressor")
-    if user.is_staff:
-        return checkpoints
-    return checkpoints.filter(Q(owner=user) | Q(visibility=Visibility.PUBLIC, hidden=False))
+    return checkpoints if user.is_staff else checkpoints.filter(visible_to_owner(user))
 
 
 def runs_visible_to(user) -> QuerySet[EvaluationRun]:
     runs = EvaluationRun.objects.select_related("checkpoint", "suite", "created_by")
     if user.is_staff:
         return runs
-    return runs.filter(Q(checkpoint__owner=user) | Q(checkpoint__visibility=Visibility.PUBLIC, checkpoint__hidden=False))
+    return runs.filter(visible_to_owner(user, via="checkpoint__"))
 
 
 def results_visible_to(user) -> QuerySet[BenchmarkResult]:

@@ -3,7 +3,6 @@
 import csv
 import hashlib
 import re
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,12 +10,13 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from webapp.core.storage import storage_delete_tree
 from webapp.fits.services import refit_request
 from webapp.jobs.services import job_cancel, job_submit
 from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
+from webapp.registry.selectors import visible_to_owner
 from webapp.registry.models import (
     Benchmark,
     BenchmarkJob,
@@ -220,7 +220,7 @@ def published_scores_load(csv_path: Path, *, suite_name: str = "reasoning") -> i
         )
         SuiteScore.objects.update_or_create(
             checkpoint=checkpoint, suite=suite,
-            defaults={"error": 1.0 - score, "source": ScoreSource.PUBLISHED, "n_benchmarks": len(suite.benchmarks.all())},
+            defaults={"error": 1.0 - score, "source": ScoreSource.PUBLISHED, "n_benchmarks": suite.benchmarks.count()},
         )
     refit_request()
     return len(rows)
@@ -277,9 +277,8 @@ def _safe_filename(filename: str) -> str:
 def visible_duplicate(owner, archive_sha256: str) -> Checkpoint | None:
     """An existing, not rejected checkpoint with the same archive the owner can see."""
     return (
-        Checkpoint.objects.filter(archive_sha256=archive_sha256)
+        Checkpoint.objects.filter(visible_to_owner(owner), archive_sha256=archive_sha256)
         .exclude(status=CheckpointStatus.REJECTED)
-        .filter(Q(owner=owner) | Q(visibility=Visibility.PUBLIC, hidden=False))
         .order_by("id")
         .first()
     )
@@ -412,20 +411,6 @@ def uploads_expire() -> int:
     return len(stale)
 
 
-def storage_delete_tree(prefix: str) -> None:
-    """Delete every stored file under `prefix` (local disk or S3)."""
-    try:
-        shutil.rmtree(default_storage.path(prefix), ignore_errors=True)
-        return
-    except NotImplementedError:  # object storage: no local path
-        pass
-    directories, files = default_storage.listdir(prefix)
-    for name in files:
-        default_storage.delete(f"{prefix}/{name}")
-    for directory in directories:
-        storage_delete_tree(f"{prefix}/{directory}")
-
-
 def checkpoint_validation_start(checkpoint: Checkpoint) -> Checkpoint:
     Checkpoint.objects.filter(pk=checkpoint.pk).update(status=CheckpointStatus.VALIDATING)
     checkpoint.status = CheckpointStatus.VALIDATING
@@ -487,9 +472,8 @@ def checkpoint_accept(checkpoint: Checkpoint, *, report: dict, config: dict, fil
 def content_duplicate(checkpoint: Checkpoint, content_sha256: str) -> Checkpoint | None:
     """Another ready checkpoint with the same files (and so the same config) the owner can see."""
     return (
-        Checkpoint.objects.filter(sha256=content_sha256, status=CheckpointStatus.READY)
+        Checkpoint.objects.filter(visible_to_owner(checkpoint.owner), sha256=content_sha256, status=CheckpointStatus.READY)
         .exclude(pk=checkpoint.pk)
-        .filter(Q(owner=checkpoint.owner) | Q(visibility=Visibility.PUBLIC, hidden=False))
         .order_by("id")
         .first()
     )
