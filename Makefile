@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test test-integration migrate clean
+.PHONY: install browser run test test-integration migrate clean
 
 install: $(INSTALLED)
 
@@ -17,6 +17,15 @@ $(INSTALLED): requirements.txt requirements-nodeps.txt constraints.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
+# Browser tests use Debian's Chromium (Playwright's own browser download is never used).
+CHROMIUM := /usr/bin/chromium
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get install -y -q chromium chromium-driver \
+		|| { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+
 migrate: install
 	$(PY) manage.py migrate --noinput
 
@@ -25,11 +34,11 @@ run: migrate
 	$(PY) manage.py runstack
 
 # Tests keep their own var/ (database file, broker folders) apart from `make run`'s.
-test: install
+test: install browser
 	FRONTIER_VAR_DIR=$${FRONTIER_VAR_DIR:-$(CURDIR)/var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 # The worker-process tests alone on the embedded default (SQLite + filesystem broker).
-test-integration: install
+test-integration: install browser
 	env -u DATABASE_URL -u CELERY_BROKER_URL FRONTIER_VAR_DIR=$(CURDIR)/var/test-embedded \
 		$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
