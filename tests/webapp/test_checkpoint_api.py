@@ -84,10 +84,16 @@ def test_bad_single_shot_uploads_are_400_with_nothing_stored(alice, media, kwarg
     assert not Checkpoint.objects.exists() and not list(media.rglob("*.*"))
 
 
-def test_a_json_body_is_refused_with_the_expected_content_type(alice, client_for):
-    response = client_for(alice).post("/api/v1/checkpoints/", {"name": "x"}, format="json")
+def test_a_body_of_another_content_type_is_refused(alice, client_for):
+    response = client_for(alice).post("/api/v1/checkpoints/", b"name=x", content_type="text/plain")
     assert response.status_code == 415
-    assert "multipart/form-data" in response.json()["detail"] or "Unsupported media type" in response.json()["detail"]
+    assert "Unsupported media type" in response.json()["detail"]
+
+
+def test_a_json_body_without_a_reference_is_told_how_to_upload(alice, client_for):
+    response = client_for(alice).post("/api/v1/checkpoints/", {"name": "x"}, format="json")
+    assert response.status_code == 400
+    assert "multipart/form-data with file and name" in response.json()["detail"]
 
 
 def put_chunk(client, upload_id, data, start, total):

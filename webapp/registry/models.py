@@ -91,6 +91,10 @@ class Checkpoint(models.Model):
     suites_requested = models.JSONField(default=list, blank=True, help_text="Suites to evaluate once ready.")
     validation_report = models.JSONField(default=dict, blank=True)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    training_run = models.OneToOneField(
+        "training.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="checkpoint",
+        help_text="Lineage: the training run that produced this checkpoint (at most one checkpoint per run).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -222,10 +226,17 @@ class SuiteScore(models.Model):
     stderr = models.FloatField(null=True, blank=True)
     n_benchmarks = models.PositiveIntegerField(default=0)
     source = models.CharField(max_length=16, choices=ScoreSource.choices, default=ScoreSource.MEASURED)
+    # Denormalised for the leaderboard, so a page of rows needs no per-row query: each
+    # benchmark's normalised score (key → score in [0, 1]) and the newest measured latency.
+    benchmark_scores = models.JSONField(default=dict, blank=True)
+    latency_first_token_s = models.FloatField(null=True, blank=True, help_text="Median time to first token.")
+    latency_decode_per_token_s = models.FloatField(null=True, blank=True, help_text="Median decode time per token.")
+    latency_device = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["checkpoint", "suite"], name="unique_suite_score")]
+        indexes = [models.Index(fields=["suite", "error"], name="suite_score_error_idx")]
 
     def __str__(self) -> str:
         return f"{self.checkpoint} on {self.suite}: error {self.error:.4f}"

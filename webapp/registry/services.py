@@ -2,9 +2,10 @@
 
 import csv
 import hashlib
+import os
 import re
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.core.files import File
@@ -15,6 +16,8 @@ from django.utils import timezone
 from webapp.core.storage import storage_delete_tree
 from webapp.fits.services import refit_request
 from webapp.jobs.services import job_cancel, job_submit
+from webapp.leaderboard.selectors import NO_LATENCY, latest_latencies
+from webapp.leaderboard.services import checkpoint_suite_score_refresh, data_version_bump
 from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
 from webapp.registry.selectors import visible_to_owner
 from webapp.registry.models import (
@@ -176,6 +179,8 @@ def benchmark_results_record(
         )
         stored.append(result)
     HarnessOutput.objects.update_or_create(run=run, benchmark=benchmark, defaults={"raw": raw, "stamp": stamp})
+    # The leaderboard shows the result now; the coalesced refit follows with every score and the fits.
+    checkpoint_suite_score_refresh(run.checkpoint_id, run.suite)
     refit_request()
     return stored
 
@@ -222,25 +227,49 @@ def published_scores_load(csv_path: Path, *, suite_name: str = "reasoning") -> i
             checkpoint=checkpoint, suite=suite,
             defaults={"error": 1.0 - score, "source": ScoreSource.PUBLISHED, "n_benchmarks": suite.benchmarks.count()},
         )
+    data_version_bump()
     refit_request()
     return len(rows)
 
 
 @transaction.atomic
 def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict]) -> None:
-    """Set the measured suite scores to `scores` ({checkpoint, error, stderr, n_benchmarks});
-    measured scores of checkpoints no longer complete are removed, published ones kept."""
-    keep = []
+    """Set the measured suite scores to `scores` ({checkpoint, error, stderr, n_benchmarks,
+    benchmark_scores}) with each checkpoint's newest measured latency; measured scores of
+    checkpoints no longer complete are removed, published ones kept. Only rows that changed are
+    written (in bulk), and the data version moves only if one did."""
+    latencies = latest_latencies(suite)
+    existing = {score.checkpoint_id: score for score in SuiteScore.objects.filter(suite=suite)}
+    now = timezone.now()
+    created, changed, keep = [], [], set()
     for row in scores:
-        SuiteScore.objects.update_or_create(
-            checkpoint_id=int(row["checkpoint"]), suite=suite,
-            defaults={
-                "error": float(row["error"]), "stderr": float(row["stderr"]),
-                "n_benchmarks": int(row["n_benchmarks"]), "source": ScoreSource.MEASURED,
-            },
-        )
-        keep.append(int(row["checkpoint"]))
-    SuiteScore.objects.filter(suite=suite, source=ScoreSource.MEASURED).exclude(checkpoint_id__in=keep).delete()
+        checkpoint_id = int(row["checkpoint"])
+        keep.add(checkpoint_id)
+        values = {
+            "error": float(row["error"]), "stderr": float(row["stderr"]), "n_benchmarks": int(row["n_benchmarks"]),
+            "benchmark_scores": row.get("benchmark_scores") or {}, "source": ScoreSource.MEASURED,
+            **latencies.get(checkpoint_id, NO_LATENCY),
+        }
+        score = existing.get(checkpoint_id)
+        if score is None:
+            created.append(SuiteScore(checkpoint_id=checkpoint_id, suite=suite, **values))
+        elif any(getattr(score, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(score, name, value)
+            score.updated_at = now
+            changed.append(score)
+    SuiteScore.objects.bulk_create(created, batch_size=1000)
+    SuiteScore.objects.bulk_update(
+        changed, ["error", "stderr", "n_benchmarks", "benchmark_scores", "source", *NO_LATENCY, "updated_at"],
+        batch_size=1000,
+    )
+    stale = [
+        score.pk for checkpoint_id, score in existing.items()
+        if score.source == ScoreSource.MEASURED and checkpoint_id not in keep
+    ]
+    SuiteScore.objects.filter(pk__in=stale).delete()
+    if created or changed or stale:
+        data_version_bump()
 
 
 # --- Checkpoint submission ---------------------------------------------------------------------
@@ -309,14 +338,99 @@ def checkpoint_submit(
             owner=owner, name=name.strip(), visibility=visibility, archive_sha256=archive_sha256,
             suites_requested=suites, status=CheckpointStatus.UPLOADED,
         )
-        stored = default_storage.save(
-            f"checkpoints/{checkpoint.pk}/upload/{_safe_filename(filename)}", File(archive, name=filename)
-        )
+        # A File with a temporary_file_path (a large multipart upload, an assembled chunked upload)
+        # is moved into local storage rather than copied; S3 streams it like any file.
+        content = archive if isinstance(archive, File) else File(archive, name=filename)
+        stored = default_storage.save(f"checkpoints/{checkpoint.pk}/upload/{_safe_filename(filename)}", content)
         checkpoint.files_prefix = stored
         checkpoint.size_bytes = default_storage.size(stored)
         checkpoint.save(update_fields=["files_prefix", "size_bytes"])
         job_submit(task_name=VALIDATE_TASK, params={"checkpoint_id": checkpoint.pk}, created_by=owner)
     return checkpoint, True
+
+
+# --- Registration by reference ------------------------------------------------------------------
+
+# Hugging Face repo ids: org/name, letters, digits, '.', '_', '-', neither part starting or ending with '.' or '-'.
+HUB_NAME = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+HUB_REPO_ID = re.compile(f"{HUB_NAME}/{HUB_NAME}")
+HUB_REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
+REFERENCE_FORMS = "{\"path\": \"/absolute/path\"} or {\"hub\": \"org/name\", \"revision\": \"main or a commit SHA\"}"
+
+
+def reference_path_resolve(path) -> str:
+    """The real path a path reference points to, refused unless it is absolute, has no `..` and lies
+    inside FRONTIER_REFERENCE_ROOTS once symbolic links are resolved.
+
+    The web host checks the form (it may not see the shared storage, where nothing resolves); the
+    worker calls it again where the files are, so a link out of the roots is caught there too."""
+    roots = [Path(os.path.realpath(root)) for root in settings.FRONTIER_REFERENCE_ROOTS]
+    if not roots:
+        raise RegistryError(
+            "Registration by path is disabled on this server: an administrator enables it by setting "
+            "FRONTIER_REFERENCE_ROOTS to the shared-storage folders checkpoints may be registered from. "
+            "Upload the checkpoint instead, or register it from the Hugging Face hub."
+        )
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise RegistryError("reference.path must be an absolute path on the workers' shared storage.")
+    if not os.path.isabs(path):
+        raise RegistryError(f"reference.path {path!r} is relative; give an absolute path under {roots[0]}.")
+    if ".." in PurePosixPath(path).parts:
+        raise RegistryError(f"reference.path {path!r} contains '..'; give the path without it.")
+    real = Path(os.path.realpath(path))
+    if not any(real.is_relative_to(root) for root in roots):
+        link = "" if str(real) == os.path.normpath(path) else f" (a symbolic link leads it to {real})"
+        allowed = ", ".join(str(root) for root in roots)
+        raise RegistryError(
+            f"reference.path {path} is outside the folders checkpoints may be registered from{link}: {allowed} "
+            f"(FRONTIER_REFERENCE_ROOTS)."
+        )
+    return str(real)
+
+
+def _check_hub_reference(repo_id, revision) -> dict:
+    if not isinstance(repo_id, str) or not HUB_REPO_ID.fullmatch(repo_id) or "--" in repo_id or ".." in repo_id:
+        raise RegistryError(
+            f"reference.hub {repo_id!r} is not a Hugging Face repo id; give it as org/name, "
+            f"e.g. llava-hf/llava-1.5-7b-hf."
+        )
+    if not revision:
+        raise RegistryError(
+            "reference.revision is required with reference.hub: a branch, tag or commit SHA "
+            "(a commit SHA pins exactly what is evaluated)."
+        )
+    if not isinstance(revision, str) or not HUB_REVISION.fullmatch(revision) or ".." in revision:
+        raise RegistryError(f"reference.revision {revision!r} is not a branch, tag or commit SHA.")
+    return {"hub": repo_id, "revision": revision}
+
+
+def reference_check(reference) -> dict:
+    """The reference in its stored form, or RegistryError saying what is wrong with it."""
+    if not isinstance(reference, dict) or ("path" in reference) == ("hub" in reference):
+        raise RegistryError(f"reference must be one of {REFERENCE_FORMS}.")
+    if "path" in reference:
+        if set(reference) != {"path"}:
+            raise RegistryError(f"A path reference takes only a path: {REFERENCE_FORMS}.")
+        reference_path_resolve(reference["path"])
+        return {"path": os.path.normpath(reference["path"])}
+    return _check_hub_reference(reference["hub"], reference.get("revision"))
+
+
+def checkpoint_register_reference(
+    *, owner, name: str, reference: dict, visibility: str = Visibility.PRIVATE, suites: list[str] | None = None
+) -> Checkpoint:
+    """Register a checkpoint on the workers' shared storage ({"path"}) or on the Hugging Face hub
+    ({"hub", "revision"}) and queue its validation (cpu queue): the worker fetches, checks and
+    stores its files as it does an upload's. Whether the path exists is for the worker to say."""
+    suites = _check_submission(owner=owner, name=name, visibility=visibility, suites=suites)
+    reference = reference_check(reference)
+    with transaction.atomic():
+        checkpoint = Checkpoint.objects.create(
+            owner=owner, name=name.strip(), visibility=visibility, reference=reference,
+            suites_requested=suites, status=CheckpointStatus.UPLOADED,
+        )
+        job_submit(task_name=VALIDATE_TASK, params={"checkpoint_id": checkpoint.pk}, created_by=owner)
+    return checkpoint
 
 
 def upload_start(*, owner, filename: str, size: int, sha256: str) -> Upload:
@@ -337,6 +451,18 @@ def upload_start(*, owner, filename: str, size: int, sha256: str) -> Upload:
 
 def upload_part_path(upload: Upload) -> Path:
     return settings.VAR_DIR / "uploads" / f"{upload.pk}.part"
+
+
+class AssembledUpload(File):
+    """The part file of a finished chunked upload. Like Django's TemporaryUploadedFile it names its
+    path, so local storage renames it into place (no second write of gigabytes)."""
+
+    def __init__(self, handle, path: Path):
+        super().__init__(handle, name=path.name)
+        self.path = path
+
+    def temporary_file_path(self) -> str:
+        return str(self.path)
 
 
 def upload_append(upload: Upload, *, start: int, stream, length: int) -> Upload:
@@ -361,6 +487,8 @@ def upload_append(upload: Upload, *, start: int, stream, length: int) -> Upload:
                     break
                 part.write(chunk)
                 written += len(chunk)
+            part.flush()
+            os.fdatasync(part.fileno())  # the recorded offset never counts bytes a crash could lose
         if written != length:
             with open(path, "r+b") as part:
                 part.truncate(start)
@@ -392,8 +520,8 @@ def upload_complete(
         )
     with open(path, "rb") as part:
         checkpoint, created = checkpoint_submit(
-            owner=upload.owner, name=name, archive=part, filename=upload.filename, visibility=visibility,
-            suites=suites, archive_sha256=upload.sha256,
+            owner=upload.owner, name=name, archive=AssembledUpload(part, path), filename=upload.filename,
+            visibility=visibility, suites=suites, archive_sha256=upload.sha256,
         )
     upload.checkpoint = checkpoint
     upload.save(update_fields=["checkpoint", "updated_at"])
@@ -460,12 +588,16 @@ def checkpoint_accept(checkpoint: Checkpoint, *, report: dict, config: dict, fil
     checkpoint.config = config
     checkpoint.validation_report = report
     checkpoint.files_prefix = files_prefix
+    if not checkpoint.size_bytes:  # registered by reference: no archive was uploaded
+        checkpoint.size_bytes = report["total_bytes"]
     checkpoint.status = CheckpointStatus.READY
     checkpoint.save()
     if previous_archive and previous_archive != files_prefix and default_storage.exists(previous_archive):
         default_storage.delete(previous_archive)
     for suite in BenchmarkSuite.objects.filter(name__in=checkpoint.suites_requested):
-        run_start(checkpoint=checkpoint, suite=suite, created_by=checkpoint.owner)
+        run_start(
+            checkpoint=checkpoint, suite=suite, created_by=checkpoint.owner, limit=settings.FRONTIER_AUTO_EVAL_LIMIT
+        )
     return checkpoint
 
 

@@ -12,6 +12,10 @@ from webapp.registry.models import (
 )
 from webapp.registry.selectors import run_status
 
+# Bounds of the database's integer columns: larger numbers are a 400, not an overflow in the driver.
+MAX_ID = 2**63 - 1
+MAX_INT = 2**31 - 1
+
 
 class CheckpointSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -25,7 +29,7 @@ class CheckpointSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "name", "owner", "status", "rejection_reason", "visibility", "published", "citation",
             "source_url", "llm", "llm_params", "compressor", "visual_tokens", "compressor_params", "sha256",
-            "archive_sha256", "size_bytes", "suites_requested", "duplicate_of", "hidden", "created_at",
+            "archive_sha256", "size_bytes", "reference", "suites_requested", "duplicate_of", "hidden", "created_at",
         ]
 
 
@@ -37,6 +41,29 @@ class CheckpointDetailSerializer(CheckpointSerializer):
 class CheckpointUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The checkpoint folder as .tar, .tar.gz or .zip.")
     name = serializers.CharField(max_length=200)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
+    suites = serializers.ListField(child=serializers.CharField(), required=False, help_text="Default: the server's.")
+
+
+class CheckpointHideSerializer(serializers.Serializer):
+    hidden = serializers.BooleanField(default=True, help_text="false shows the checkpoint again.")
+
+
+class ReferenceSerializer(serializers.Serializer):
+    """Either `path` alone or `hub` with `revision`; the service checks which and says what is wrong."""
+
+    path = serializers.CharField(
+        required=False, max_length=4096,
+        help_text="Absolute path of a checkpoint folder or archive on the workers' shared storage, under one of "
+        "the server's FRONTIER_REFERENCE_ROOTS.",
+    )
+    hub = serializers.CharField(required=False, max_length=200, help_text="Hugging Face repo id, org/name.")
+    revision = serializers.CharField(required=False, max_length=200, help_text="Branch, tag or commit SHA.")
+
+
+class CheckpointReferenceSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    reference = ReferenceSerializer()
     visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
     suites = serializers.ListField(child=serializers.CharField(), required=False, help_text="Default: the server's.")
 
@@ -74,9 +101,11 @@ class SuiteSerializer(serializers.ModelSerializer):
 
 
 class EvaluationCreateSerializer(serializers.Serializer):
-    checkpoint = serializers.IntegerField()
+    checkpoint = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     suite = serializers.SlugField()
-    limit = serializers.IntegerField(min_value=1, required=False, help_text="Items per benchmark (a quick look).")
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_INT, required=False, help_text="Items per benchmark (a quick look)."
+    )
 
 
 class EvaluationRunSerializer(serializers.ModelSerializer):
@@ -111,6 +140,7 @@ class EvaluationRunDetailSerializer(EvaluationRunSerializer):
                 "progress_total": job.progress_total,
                 "heartbeat_at": job.heartbeat_at,
                 "error": job.error,
+                "failure_class": job.failure_class,
                 "attempts": JobAttemptSerializer(job.attempts.all(), many=True).data,
             })
         return rows

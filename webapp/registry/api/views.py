@@ -1,3 +1,4 @@
+import io
 import re
 
 from django.http import Http404
@@ -10,10 +11,12 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from webapp.registry.api.filters import BenchmarkResultFilter
+from webapp.registry.api.filters import BenchmarkResultFilter, EvaluationRunFilter
 from webapp.registry.api.serializers import (
     BenchmarkResultSerializer,
     CheckpointDetailSerializer,
+    CheckpointHideSerializer,
+    CheckpointReferenceSerializer,
     CheckpointSerializer,
     CheckpointUploadSerializer,
     EvaluationCreateSerializer,
@@ -24,11 +27,12 @@ from webapp.registry.api.serializers import (
     UploadSerializer,
     UploadStartSerializer,
 )
-from webapp.registry.models import BenchmarkResult, BenchmarkSuite, Upload
+from webapp.registry.models import BenchmarkResult, BenchmarkSuite, EvaluationRun, Upload
 from webapp.registry.selectors import checkpoints_visible_to, results_visible_to, runs_visible_to
 from webapp.registry.services import (
     RegistryError,
     checkpoint_delete,
+    checkpoint_register_reference,
     checkpoint_submit,
     run_cancel,
     run_rerun_failed,
@@ -57,16 +61,26 @@ def _checkpoint_response(request, checkpoint, created: bool) -> Response:
 
 
 class CheckpointListView(generics.ListAPIView):
-    """Checkpoints you can see; POST a multipart `file` + `name` to upload a small one in one go."""
+    """Checkpoints you can see. POST a multipart `file` + `name` to upload a small one in one go, or
+    JSON `{name, reference}` to register one on the workers' shared storage or the Hugging Face hub."""
 
     serializer_class = CheckpointSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
         return checkpoints_visible_to(self.request.user)
 
-    @extend_schema(request=CheckpointUploadSerializer, responses={201: CheckpointSerializer, 200: CheckpointSerializer})
+    @extend_schema(
+        request={
+            "multipart/form-data": CheckpointUploadSerializer,
+            "application/x-www-form-urlencoded": CheckpointUploadSerializer,
+            "application/json": CheckpointReferenceSerializer,
+        },
+        responses={201: CheckpointSerializer, 200: CheckpointSerializer},
+    )
     def post(self, request):
+        if request.content_type.startswith("application/json"):
+            return self._register_reference(request)
         serializer = CheckpointUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
@@ -75,6 +89,21 @@ class CheckpointListView(generics.ListAPIView):
             visibility=serializer.validated_data["visibility"], suites=serializer.validated_data.get("suites"),
         )
         return _checkpoint_response(request, checkpoint, created)
+
+    def _register_reference(self, request) -> Response:
+        if isinstance(request.data, dict) and "reference" not in request.data:
+            raise RegistryError(
+                "A JSON body registers a checkpoint by reference: {name, reference: {path} or {hub, revision}}. "
+                "To upload an archive, send multipart/form-data with file and name."
+            )
+        serializer = CheckpointReferenceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        checkpoint = checkpoint_register_reference(
+            owner=request.user, name=serializer.validated_data["name"],
+            reference=dict(serializer.validated_data["reference"]),
+            visibility=serializer.validated_data["visibility"], suites=serializer.validated_data.get("suites"),
+        )
+        return _checkpoint_response(request, checkpoint, created=True)
 
 
 class CheckpointDetailView(APIView):
@@ -97,10 +126,12 @@ class CheckpointHideView(APIView):
 
     permission_classes = [permissions.IsAdminUser]
 
-    @extend_schema(request=None, responses=CheckpointSerializer)
+    @extend_schema(request=CheckpointHideSerializer, responses=CheckpointSerializer)
     def post(self, request, pk: int):
         checkpoint = get_object_or_404(checkpoints_visible_to(request.user), pk=pk)
-        checkpoint.hidden = bool(request.data.get("hidden", True))
+        serializer = CheckpointHideSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        checkpoint.hidden = serializer.validated_data["hidden"]
         checkpoint.save(update_fields=["hidden"])
         return Response(CheckpointSerializer(checkpoint, context={"request": request}).data)
 
@@ -142,7 +173,8 @@ class UploadDetailView(APIView):
         start, end, total = (int(group) for group in match.groups())
         if total != upload.size or end < start:
             raise RegistryError(f"Content-Range total must be the declared size {upload.size}, with END >= START.")
-        upload = upload_append(upload, start=start, stream=request.stream, length=end - start + 1)
+        body = request.stream or io.BytesIO()  # DRF gives no stream for an empty body
+        upload = upload_append(upload, start=start, stream=body, length=end - start + 1)
         return Response(UploadSerializer(upload).data)
 
 
@@ -164,8 +196,12 @@ class SuiteListView(generics.ListAPIView):
 class EvaluationListView(generics.ListAPIView):
     serializer_class = EvaluationRunSerializer
     parser_classes = [JSONParser, FormParser]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EvaluationRunFilter
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return EvaluationRun.objects.none()
         return runs_visible_to(self.request.user).prefetch_related("benchmark_jobs__job")
 
     @extend_schema(request=EvaluationCreateSerializer, responses={201: EvaluationRunSerializer})

@@ -1,0 +1,5 @@
+import sys
+
+from webapp.client.cli import main
+
+sys.exit(main())
