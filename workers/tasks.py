@@ -6,10 +6,12 @@ import time
 from django.core.files.storage import default_storage
 
 from webapp.jobs.services import jobs_reap
+from webapp.registry.services import uploads_expire
 from workers.celery_app import app
 from workers.evaluate import evaluate_benchmark_job
 from workers.refit import refit_all
 from workers.runner import job_task
+from workers.train import train_compressor_job
 from workers.validate import validate_checkpoint_job
 
 
@@ -43,9 +45,13 @@ def storage_digest(ctx) -> dict:
 
 @app.task(name="workers.tasks.reap_jobs", soft_time_limit=60, time_limit=90)
 def reap_jobs() -> dict:
-    """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating."""
+    """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating, and remove
+    chunked uploads abandoned for FRONTIER_UPLOAD_EXPIRY_HOURS."""
     report = jobs_reap()
-    return {"requeued": report.requeued, "ended": report.ended, "republished": report.republished}
+    return {
+        "requeued": report.requeued, "ended": report.ended, "republished": report.republished,
+        "uploads_expired": uploads_expire(),
+    }
 
 
 @job_task(soft_time_limit=15 * 60, time_limit=16 * 60)
@@ -64,3 +70,10 @@ def evaluate_benchmark(ctx) -> dict:
 def validate_checkpoint(ctx) -> dict:
     """Validate an uploaded checkpoint (cpu queue): headers only, nothing unpickled."""
     return validate_checkpoint_job(ctx)
+
+
+@job_task(soft_time_limit=72 * 3600, time_limit=72 * 3600 + 600)
+def train_compressor(ctx) -> dict:
+    """Train a compressor (gpu-train queue), resuming from the run's last saved state, then register
+    the trained checkpoint and queue its evaluations."""
+    return train_compressor_job(ctx)

@@ -6,11 +6,12 @@ from rest_framework.views import exception_handler
 
 from webapp.jobs.services import JobError
 from webapp.registry.services import QuotaExceeded, RegistryError
+from webapp.training.services import TrainingError
 
 
 def frontier_exception_handler(exc, context):
     if isinstance(exc, QuotaExceeded):
         return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
-    if isinstance(exc, (RegistryError, JobError)):
+    if isinstance(exc, (RegistryError, JobError, TrainingError)):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return exception_handler(exc, context)
