@@ -4,7 +4,6 @@ suite and compressor (and all together), each skipped when its input has not cha
 import hashlib
 import json
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
 
@@ -12,6 +11,8 @@ import fitting
 from fitting.fit import json_safe
 from webapp.fits.selectors import fit_points, latest_fit, latest_results, suite_benchmarks
 from webapp.fits.services import scaling_law_fit_record
+from webapp.leaderboard.scoring import measured_suite_scores
+from webapp.leaderboard.services import data_version_bump
 from webapp.registry.models import BenchmarkSuite
 from webapp.registry.services import measured_suite_scores_replace
 
@@ -19,27 +20,9 @@ BOOTSTRAP_SEED = 0
 
 
 def measured_scores(suite: BenchmarkSuite) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Suite averages (with a propagated stderr) and exclusions for the measured checkpoints."""
-    benchmarks = suite_benchmarks(suite)
-    specs = {
-        b.key: fitting.BenchmarkNormalisation(b.key, tuple(b.metrics), b.full_scale, b.higher_is_better)
-        for b in benchmarks
-    }
-    results = latest_results(suite)
-    if results.empty:
-        return pd.DataFrame(columns=["checkpoint", "error", "stderr", "n_benchmarks"]), pd.DataFrame()
-    aggregated = fitting.aggregate(results, benchmarks=specs, suites={suite.name: [b.key for b in benchmarks]})
-    stderr = (
-        results.assign(
-            var=(results["stderr"].fillna(0.0).astype(float) / results["benchmark"].map(lambda k: specs[k].full_scale)) ** 2
-        )
-        .groupby(["checkpoint", "benchmark"])["var"].sum()
-        .groupby("checkpoint").sum()
-    )
-    scores = aggregated.suites.assign(
-        stderr=lambda f: np.sqrt(f["checkpoint"].map(stderr).fillna(0.0)) / f["n_benchmarks"]
-    )
-    return scores[["checkpoint", "error", "stderr", "n_benchmarks"]], aggregated.exclusions
+    """Suite averages (with a propagated stderr and each benchmark's normalised score) and
+    exclusions for the measured checkpoints."""
+    return measured_suite_scores(latest_results(suite), suite_benchmarks(suite), suite.name)
 
 
 def fingerprint(points: pd.DataFrame, law: str) -> str:
@@ -116,4 +99,6 @@ def refit_all(progress=None) -> dict:
                 report["fits"].append(fit_scope(suite, scope, compressor_id, group, law))
         if progress:
             progress(index + 1, len(suites))
+    if any(fit["status"] == "fitted" for fit in report["fits"]):
+        data_version_bump()  # after the fit rows are written: a poller that sees it finds them
     return report

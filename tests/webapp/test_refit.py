@@ -88,11 +88,11 @@ def test_a_burst_of_refit_requests_becomes_one_queued_job():
     assert refit_request().pk != job.pk
 
 
-def make_measured_checkpoint(suite, n_params, tokens, scores, compressor):
+def make_measured_checkpoint(suite, n_params, tokens, scores, compressor, visibility="public"):
     llm, _ = LanguageModel.objects.get_or_create(name=f"tiny-{n_params}", n_params=n_params, defaults={"family": "tiny"})
     checkpoint = Checkpoint.objects.create(
         name=f"tiny-{n_params}-{tokens}", llm=llm, compressor=compressor, visual_tokens=tokens,
-        status=CheckpointStatus.READY,
+        status=CheckpointStatus.READY, visibility=visibility,
     )
     run = EvaluationRun.objects.create(checkpoint=checkpoint, suite=suite)
     for key, value in scores.items():
@@ -127,6 +127,43 @@ def test_measured_results_become_suite_scores_and_fits(fast_bootstrap):
     fit = ScalingLawFit.objects.get(suite=suite, scope="avgpool/1", law="multiplicative", query_tokens=0)
     assert fit.params["alpha"] == pytest.approx(0.3, rel=1e-3) and fit.params["beta"] == pytest.approx(0.1, rel=1e-3)
     assert fit.compressor == pool
+
+
+def test_private_checkpoints_do_not_shape_the_public_fits(fast_bootstrap):
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    for n in (1_000_000, 4_000_000, 16_000_000):
+        for v in (1, 4, 16):
+            error = 0.9 / ((n / 1e6) ** 0.3 * v ** 0.1) + 0.05
+            make_measured_checkpoint(suite, n, v, {"shapes": 1 - error, "glyphs": 1 - error}, pool)
+    private = make_measured_checkpoint(suite, 8_000_000, 64, {"shapes": 0.01, "glyphs": 0.01}, pool, "private")
+
+    refit_all()
+
+    assert SuiteScore.objects.filter(checkpoint=private).exists()  # its owner still sees its score
+    fit = ScalingLawFit.objects.get(suite=suite, scope="all", law="multiplicative", query_tokens=0)
+    assert fit.n_points == 9 and (0.008, 64) not in {(row["llm_params_b"], row["visual_tokens"]) for row in fit.residuals}
+
+
+def test_a_fit_input_that_returns_to_an_earlier_state_makes_that_fit_current_again(fast_bootstrap):
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    for n in (1_000_000, 4_000_000, 16_000_000):
+        for v in (1, 4, 16):
+            error = 0.9 / ((n / 1e6) ** 0.3 * v ** 0.1) + 0.05
+            make_measured_checkpoint(suite, n, v, {"shapes": 1 - error, "glyphs": 1 - error}, pool)
+    refit_all()
+    latest = lambda: ScalingLawFit.objects.filter(  # noqa: E731
+        suite=suite, scope="all", law="multiplicative", query_tokens=0).order_by("-created_at", "-id").first()
+    first = latest()
+    extra = make_measured_checkpoint(suite, 8_000_000, 64, {"shapes": 0.9, "glyphs": 0.9}, pool)
+    refit_all()
+    assert latest().n_points == 10
+
+    extra.delete()
+    refit_all()
+
+    assert latest().pk == first.pk and latest().n_points == 9
 
 
 def test_results_are_recorded_idempotently_and_request_a_refit(django_capture_on_commit_callbacks):

@@ -4,13 +4,19 @@ import pandas as pd
 from django.db.models import Max
 
 from webapp.fits.models import ScalingLawFit
-from webapp.registry.models import Benchmark, BenchmarkResult, BenchmarkSuite, CheckpointStatus, SuiteScore
+from webapp.registry.models import Benchmark, BenchmarkResult, BenchmarkSuite, CheckpointStatus, SuiteScore, Visibility
 
 
 def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
-    """One row per checkpoint with a score on the suite: N (billions), V, error, compressor."""
+    """One row per checkpoint with a score on the suite: N (billions), V, error, compressor.
+
+    Only public checkpoints (published ones included): fits, residuals and recommendations are
+    shown to everyone, so private results must not shape them."""
     scores = (
-        SuiteScore.objects.filter(suite=suite, checkpoint__status=CheckpointStatus.READY, checkpoint__hidden=False)
+        SuiteScore.objects.filter(
+            suite=suite, checkpoint__status=CheckpointStatus.READY, checkpoint__hidden=False,
+            checkpoint__visibility=Visibility.PUBLIC,
+        )
         .exclude(checkpoint__llm=None)
         .exclude(checkpoint__visual_tokens=None)
         .values(

@@ -1,6 +1,7 @@
 """Writes of the fitting service: request a refit (coalesced), record a fit."""
 
 from django.conf import settings
+from django.utils import timezone
 
 from webapp.fits.models import ScalingLawFit
 from webapp.jobs.models import Job
@@ -18,8 +19,13 @@ def refit_request() -> Job:
 
 
 def scaling_law_fit_record(**fields) -> ScalingLawFit:
-    fit, _ = ScalingLawFit.objects.get_or_create(
+    """Store a fit. When the input returns to an earlier state (e.g. a checkpoint deleted again),
+    the existing row of that input becomes the latest one again instead of a duplicate."""
+    fit, created = ScalingLawFit.objects.get_or_create(
         suite=fields.pop("suite"), scope=fields.pop("scope"), law=fields.pop("law"),
         query_tokens=fields.pop("query_tokens"), fingerprint=fields.pop("fingerprint"), defaults=fields,
     )
+    if not created:
+        fit.created_at = timezone.now()
+        ScalingLawFit.objects.filter(pk=fit.pk).update(created_at=fit.created_at)
     return fit
