@@ -95,8 +95,8 @@ def start_web(process_env, tmp_path):
             if web.proc.poll() is not None:
                 raise AssertionError(f"gunicorn exited:\n{web.output()[-3000:]}")
             try:
-                return requests.get(url + "/healthz", timeout=5) is not None
-            except requests.ConnectionError:
+                return requests.get(url + "/healthz", timeout=10) is not None
+            except (requests.ConnectionError, requests.Timeout):  # a cold first request may be slow
                 return False
 
         wait_for(answers, timeout=60, message="gunicorn to answer")

@@ -4,6 +4,8 @@ from django.views.decorators.cache import never_cache
 
 from webapp.core.health import system_health
 from webapp.jobs.models import Job
+from webapp.leaderboard.selectors import data_version
+from webapp.pages.selectors import overview_headline
 
 
 @never_cache
@@ -14,4 +16,7 @@ def healthz(request):
 
 def home(request):
     jobs = Job.objects.select_related("created_by")[:50] if request.user.is_staff else Job.objects.none()
-    return render(request, "core/home.html", {"jobs": jobs})
+    version = data_version()
+    return render(request, "core/home.html", {
+        "jobs": jobs, "suites": overview_headline(request.user), "version": version,
+    })

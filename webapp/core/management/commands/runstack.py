@@ -1,5 +1,8 @@
-"""`make run`: web, one worker on every queue, and beat, as child processes; Ctrl-C stops all."""
+"""`make run`: web, one worker on every queue, and beat, as child processes; Ctrl-C stops all.
+With --demo (the default) it also loads the paper's published table, prints a demo login and API
+token, and submits a tiny training sweep through the REST API once everything is up."""
 
+import argparse
 import os
 import signal
 import subprocess
@@ -9,6 +12,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from webapp.core.demo import DemoError, demo_account, demo_sweep_submit, published_table_load
 from webapp.core.health import system_health
 
 
@@ -19,8 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("FRONTIER_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("FRONTIER_PORT", "8000")))
         parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
+        parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
+                            help="load published data, create the demo user and submit the demo sweep")
+        parser.add_argument("--demo-user", default="demo")
+        parser.add_argument("--demo-password", default=os.environ.get("FRONTIER_DEMO_PASSWORD", "frontier-demo"))
 
-    def handle(self, *args, host, port, concurrency, **options):
+    def handle(self, *args, host, port, concurrency, demo, demo_user, demo_password, **options):
         python = sys.executable
         queues = ",".join(settings.FRONTIER_QUEUES)
         commands = {
@@ -38,6 +46,15 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Frontier: {url}  (health: {url}healthz, admin: {url}admin/)"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
                           f"broker: {settings.CELERY_BROKER_URL.split('@')[-1]}, var: {settings.VAR_DIR}")
+        token = None
+        if demo:
+            published = published_table_load()
+            token = demo_account(demo_user, demo_password)
+            self.stdout.write(self.style.SUCCESS(
+                f"Demo login: {demo_user} / {demo_password} at {url}accounts/login/   "
+                f"API token: {token}   ({published} published entries loaded)"
+            ))
+            self.stdout.write(f"  e.g. FRONTIER_URL={url} FRONTIER_TOKEN={token} python -m webapp.client status 1")
         self.stdout.write("Ctrl-C stops web, worker and beat.")
         children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
         stopping = False
@@ -58,6 +75,8 @@ class Command(BaseCommand):
                 if not all_up and system_health()["status"] == "ok":
                     self.stdout.write(self.style.SUCCESS(f"Database, broker and worker are up: {url}healthz"))
                     all_up = True
+                    if token:
+                        self._submit_demo_sweep(url, token)
                 time.sleep(1)
         finally:
             for child in children.values():
@@ -71,3 +90,14 @@ class Command(BaseCommand):
                     os.killpg(child.pid, signal.SIGKILL)
                     child.wait()
             self.stdout.write("Stopped web, worker and beat.")
+
+    def _submit_demo_sweep(self, url: str, token: str) -> None:
+        try:
+            sweep = demo_sweep_submit(url, token)
+        except (DemoError, OSError) as error:
+            self.stderr.write(f"The demo sweep was not submitted: {error}")
+            return
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo sweep submitted ({sweep}): watch {url}queue/, {url}leaderboard/?suite=synthetic "
+            f"and {url}frontier/?suite=synthetic fill in."
+        ))

@@ -1,0 +1,81 @@
+"""The demo `make run` starts: the paper's published table, a demo account with an API token, and
+a tiny training sweep submitted through the REST API, like any user's automated submission."""
+
+import time
+
+import requests
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from webapp.accounts.services import api_token_create
+from webapp.registry.management.commands.load_published import PAPER_TABLE
+from webapp.registry.services import published_scores_load
+
+DEMO_SWEEP_NAME = "demo: 3 LLM sizes x 2 compressors x 4 token counts"
+
+# Tiny random-init models on the synthetic suite: small enough that 24 trainings and their
+# evaluations finish within about ten minutes on two CPU cores.
+DEMO_SWEEP = {
+    "name": DEMO_SWEEP_NAME,
+    "bases": [
+        {"tiny": {"llm_hidden": 32, "llm_layers": 1, "seed": 0}},
+        {"tiny": {"llm_hidden": 64, "llm_layers": 2, "seed": 0}},
+        {"tiny": {"llm_hidden": 128, "llm_layers": 2, "seed": 0}},
+    ],
+    "compressors": ["avgpool", "quecc"],
+    "tokens": [1, 4, 16, 64],
+    "dataset": {"kind": "synthetic-shapes", "count": 512},
+    "hyperparameters": {"batch_size": 8, "max_steps": 40, "learning_rate": 3e-3, "save_every": 20},
+    "suites": ["synthetic"],
+    "eval_limit": 48,
+    "visibility": "public",
+}
+
+
+class DemoError(Exception):
+    """The demo sweep could not be submitted; the message says what the server answered."""
+
+
+@transaction.atomic
+def demo_account(username: str, password: str) -> str:
+    """Create (or reset the password of) the demo user; returns a fresh API token for it."""
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    user.set_password(password)
+    user.save()
+    _, token = api_token_create(user=user, name="make run demo")
+    return token
+
+
+def published_table_load() -> int:
+    return published_scores_load(PAPER_TABLE)
+
+
+def web_wait(base_url: str, timeout: float = 120.0) -> None:
+    """Wait until the web server answers at all (gunicorn may start after the worker)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(f"{base_url}healthz", timeout=10)
+            return
+        except requests.RequestException as error:
+            if time.monotonic() > deadline:
+                raise DemoError(f"the web server at {base_url} did not answer within {timeout:.0f} s: {error}") from error
+            time.sleep(1)
+
+
+def demo_sweep_submit(base_url: str, token: str) -> str:
+    """Submit the demo sweep through the REST API unless the demo user already has it; returns its URL."""
+    web_wait(base_url)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    listing = session.get(f"{base_url}api/v1/sweeps/", timeout=30)
+    if listing.status_code != 200:
+        raise DemoError(f"GET /api/v1/sweeps/ answered {listing.status_code}: {listing.text[:500]}")
+    body = listing.json()
+    existing = [sweep for sweep in body.get("results", body) if sweep["name"] == DEMO_SWEEP_NAME]
+    if existing:
+        return existing[0]["url"]
+    created = session.post(f"{base_url}api/v1/sweeps/", json=DEMO_SWEEP, timeout=600)
+    if created.status_code != 201:
+        raise DemoError(f"POST /api/v1/sweeps/ answered {created.status_code}: {created.text[:2000]}")
+    return created.json()["url"]

@@ -1,0 +1,206 @@
+"""Reads the pages need that no single app answers alone: the queue, a checkpoint's whole story, an
+evaluation run in detail, the overview's headline. They combine the registry's, jobs', training's
+and leaderboard's selectors (and so their permission rules), each in a fixed number of queries
+whatever the number of rows."""
+
+import shlex
+
+from django.conf import settings
+from django.db.models import Prefetch
+
+from webapp.jobs.models import Job, JobState
+from webapp.jobs.selectors import job_eta_seconds
+from webapp.leaderboard.selectors import (
+    LeaderboardQuery,
+    RowFilter,
+    latest_fits,
+    leaderboard_page,
+    versioned_cache,
+    viewer_key,
+)
+from webapp.registry.models import (
+    BenchmarkJob,
+    BenchmarkResult,
+    BenchmarkSuite,
+    Checkpoint,
+    EvaluationRun,
+    HarnessOutput,
+    SuiteScore,
+)
+from webapp.registry.selectors import checkpoints_visible_to, run_status, runs_visible_to
+from webapp.registry.services import VALIDATE_TASK
+from webapp.training.models import TrainingRun
+from webapp.training.selectors import eta_seconds, training_runs_visible_to
+
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+QUEUE_RECENT = 50  # finished runs shown on the queue besides every active one
+QUEUE_ACTIVE_MAX = 500
+HEADLINE_ROWS = 3
+
+RUN_DETAIL_PREFETCH = (
+    Prefetch("benchmark_jobs", queryset=BenchmarkJob.objects.select_related("job", "benchmark").order_by("benchmark__key")),
+    "benchmark_jobs__job__attempts",
+    Prefetch("results", queryset=BenchmarkResult.objects.order_by("metric")),
+    Prefetch("harness_outputs", queryset=HarnessOutput.objects.defer("raw").order_by("-id")),
+)
+
+
+# --- Evaluation runs --------------------------------------------------------------------------------
+
+
+def _queue_ids(runs, active_filter: dict, recent: int) -> set[int]:
+    active = runs.filter(**active_filter).order_by("-id").values_list("pk", flat=True).distinct()[:QUEUE_ACTIVE_MAX]
+    return set(active) | set(runs.order_by("-id").values_list("pk", flat=True)[:recent])
+
+
+def evaluation_summary(run: EvaluationRun) -> dict:
+    """A run's overall state and progress (run_status), whether it is still going, and its ETA: that of
+    its slowest running benchmark, unknown while benchmarks wait in the queue."""
+    jobs = [link.job for link in run.benchmark_jobs.all()]
+    etas = [job_eta_seconds(job) for job in jobs if job.state == JobState.RUNNING]
+    waiting = any(job.state == JobState.QUEUED for job in jobs)
+    return {
+        "run": run,
+        "status": run_status(run),
+        "active": any(job.state in ACTIVE_STATES for job in jobs),
+        "eta_seconds": None if waiting or not etas or None in etas else max(etas),
+    }
+
+
+def queue_evaluations(user, recent: int = QUEUE_RECENT) -> list[dict]:
+    """Every active evaluation run the user may see (as the evaluations API) and the newest others."""
+    runs = runs_visible_to(user)
+    ids = _queue_ids(runs, {"benchmark_jobs__job__state__in": ACTIVE_STATES}, recent)
+    shown = runs.filter(pk__in=ids).order_by("-id").prefetch_related(
+        Prefetch("benchmark_jobs", queryset=BenchmarkJob.objects.select_related("job"))
+    )
+    return [evaluation_summary(run) for run in shown]
+
+
+def queue_trainings(user, recent: int = QUEUE_RECENT) -> list[dict]:
+    """Every active training run the user may see (as the trainings API) and the newest others."""
+    runs = training_runs_visible_to(user)
+    ids = _queue_ids(runs, {"job__state__in": ACTIVE_STATES}, recent)
+    return [training_summary(run) for run in runs.filter(pk__in=ids).order_by("-id")]
+
+
+def training_summary(run: TrainingRun) -> dict:
+    return {"run": run, "active": run.job.state in ACTIVE_STATES, "eta_seconds": eta_seconds(run)}
+
+
+def reproduce_command(run: EvaluationRun, links: list[BenchmarkJob], stamp: dict | None) -> str:
+    """The `python -m evaluation run` line that recomputes the run's numbers, with the settings its
+    stamp recorded (the checkpoint folder as the worker saw it)."""
+    model_args = (stamp or {}).get("model_args") or {}
+    folder = model_args.get("checkpoint") or f"path/to/checkpoint-{run.checkpoint_id}"
+    command = ["python", "-m", "evaluation", "run", folder,
+               "--tasks", ",".join(link.benchmark.lmms_eval_task for link in links)]
+    if run.limit:
+        command += ["--limit", str(run.limit)]
+    if stamp and stamp.get("batch_size"):
+        command += ["--batch-size", str(stamp["batch_size"])]
+    if stamp and stamp.get("device"):
+        command += ["--device", str(stamp["device"])]
+    return shlex.join([*command, "--json"])
+
+
+def evaluation_detail(run: EvaluationRun) -> dict:
+    """A run (fetched with RUN_DETAIL_PREFETCH) per benchmark: job state, progress, ETA, attempts,
+    the newest log tail, results and reproducibility stamp; and the reproduce command."""
+    links = list(run.benchmark_jobs.all())
+    results: dict[int, list[BenchmarkResult]] = {}
+    for result in run.results.all():
+        results.setdefault(result.benchmark_id, []).append(result)
+    outputs = list(run.harness_outputs.all())
+    stamps = {output.benchmark_id: output.stamp for output in reversed(outputs)}
+    benchmarks = []
+    for link in links:
+        attempts = list(link.job.attempts.all())
+        benchmarks.append({
+            "benchmark": link.benchmark, "job": link.job, "attempts": attempts,
+            "log_tail": attempts[-1].log_tail if attempts else "", "eta_seconds": job_eta_seconds(link.job),
+            "results": results.get(link.benchmark_id, []), "stamp": stamps.get(link.benchmark_id),
+        })
+    stamp = outputs[0].stamp if outputs else None
+    return {**evaluation_summary(run), "benchmarks": benchmarks, "stamp": stamp,
+            "reproduce": reproduce_command(run, links, stamp)}
+
+
+def evaluation_page(user, run_id: int) -> dict | None:
+    run = runs_visible_to(user).filter(pk=run_id).prefetch_related(*RUN_DETAIL_PREFETCH).first()
+    if run is None:
+        return None
+    return {**evaluation_detail(run), "can_manage": user.is_staff or run.checkpoint.owner_id == user.pk}
+
+
+# --- A checkpoint's story -----------------------------------------------------------------------------
+
+
+def _timeline(checkpoint: Checkpoint, validations: list[Job], runs: list[dict]) -> list[dict]:
+    events = [{"at": checkpoint.created_at, "event": "published entry loaded" if checkpoint.published else "submitted",
+               "detail": checkpoint.source_url if checkpoint.published else ""}]
+    for job in validations:
+        for transition in job.transitions.all():
+            events.append({"at": transition.at, "event": f"validation {transition.to_state}", "detail": transition.reason})
+    for summary in runs:
+        run = summary["run"]
+        events.append({"at": run.created_at, "event": f"evaluation #{run.pk} on {run.suite.name} queued", "detail": ""})
+        finished = [link.job.finished_at for link in run.benchmark_jobs.all() if link.job.finished_at]
+        if not summary["active"] and finished:
+            events.append({"at": max(finished), "event": f"evaluation #{run.pk} on {run.suite.name} "
+                           f"{summary['status']['state']}", "detail": ""})
+    return sorted(events, key=lambda event: event["at"])
+
+
+def checkpoint_page(user, checkpoint_id: int) -> dict | None:
+    """Everything the checkpoint page shows, or None when the user may not see the checkpoint."""
+    checkpoint = checkpoints_visible_to(user).filter(pk=checkpoint_id).first()
+    if checkpoint is None:
+        return None
+    scores = list(SuiteScore.objects.filter(checkpoint=checkpoint).select_related("suite").order_by("suite__name"))
+    runs = [
+        evaluation_detail(run)
+        for run in runs_visible_to(user).filter(checkpoint=checkpoint).order_by("-id").prefetch_related(*RUN_DETAIL_PREFETCH)
+    ]
+    validations = list(
+        Job.objects.filter(task_name=VALIDATE_TASK, params__checkpoint_id=checkpoint.pk)
+        .prefetch_related("transitions").order_by("id")
+    )
+    training = None
+    if checkpoint.training_run_id:
+        training = training_runs_visible_to(user).filter(pk=checkpoint.training_run_id).first()
+    return {
+        "checkpoint": checkpoint, "scores": scores, "runs": runs, "training": training,
+        "timeline": _timeline(checkpoint, validations, runs),
+        "active": any(summary["active"] for summary in runs) or any(job.state in ACTIVE_STATES for job in validations),
+        "can_manage": user.is_staff or checkpoint.owner_id == user.pk,
+    }
+
+
+# --- Overview -----------------------------------------------------------------------------------------
+
+
+def overview_headline(user) -> list[dict]:
+    """Per suite: its best entries (the leaderboard's first rows), how many there are, and the current
+    fit's exponents and V*(Q); cached per data version and viewer."""
+
+    def compute():
+        law = settings.FRONTIER_FIT_LAWS[0]
+        suites = []
+        for suite in BenchmarkSuite.objects.order_by("name"):
+            page = leaderboard_page(user, LeaderboardQuery(rows=RowFilter(suite=suite.name), page_size=HEADLINE_ROWS))
+            fits = latest_fits(suite, scope="all", laws=[law])
+            decisions = {label: value for fit in fits for label, value in fit.decisions.items()}
+            fit = fits[0] if fits else None
+            suites.append({
+                "name": suite.name, "description": suite.description, "count": page["count"],
+                "best": page["results"], "law": law,
+                "fit": None if fit is None else {
+                    "alpha": fit.params.get("alpha"), "beta": fit.params.get("beta"),
+                    "alpha_interval": fit.intervals.get("alpha"), "beta_interval": fit.intervals.get("beta"),
+                    "n_points": fit.n_points, "decisions": dict(sorted(decisions.items())),
+                },
+            })
+        return suites
+
+    return versioned_cache(("overview", viewer_key(user)), compute)

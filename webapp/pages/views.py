@@ -1,0 +1,261 @@
+"""Server-rendered pages. They write nothing themselves: their JavaScript calls the REST API with the
+session cookie and the CSRF token, so the web forms, API clients and the CLI share one service.
+
+What a page shows comes from the selectors behind the JSON APIs, with the query validated by the
+same serializers, so a bad parameter gets the API's own message (and a 400). Pages with a live
+region carry the data version they were rendered at; static/pages/common.js re-renders the region
+when the version (or, while jobs run, their progress) moves."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+
+from webapp.jobs.models import JobState
+from webapp.leaderboard.api.serializers import (
+    CompressorQuerySerializer,
+    DeployQuerySerializer,
+    FrontierQuerySerializer,
+    LeaderboardQuerySerializer,
+)
+from webapp.leaderboard.selectors import (
+    SCOPES,
+    LeaderboardError,
+    NoFitYet,
+    compressor_table,
+    data_version,
+    deploy_recommendation,
+    leaderboard_page,
+    versioned_cache,
+    viewer_key,
+)
+from webapp.pages import selectors
+from webapp.pages.tables import given, leaderboard_columns, sort_headers, with_params
+from webapp.registry.models import BenchmarkSuite, CheckpointStatus, CompressorMethod, LanguageModel, Visibility
+from webapp.registry.selectors import checkpoints_visible_to
+from webapp.training.configs import DATASET_KINDS, HYPERPARAMETER_DEFAULTS
+from webapp.training.selectors import (
+    sweep_runs_with_scores,
+    sweeps_visible_to,
+    trained_checkpoint,
+    training_runs_visible_to,
+)
+
+# Chunks stay well under the request size the server accepts (FRONTIER_UPLOAD_CHUNK_BYTES).
+PAGE_CHUNK_BYTES = 8 * 1024**2
+DEFAULT_SUITE = "reasoning"
+PAGE_SIZES = (25, 50, 100, 200)
+# Compressors a training run can learn (the MLP projector and "other" only describe uploads).
+TRAINABLE_METHODS = [(value, label) for value, label in CompressorMethod.choices if value not in ("mlp", "other")]
+BASE_CHECKPOINTS_SHOWN = 200
+
+
+@login_required
+def upload(request):
+    return render(request, "pages/upload.html", {
+        "suites": BenchmarkSuite.objects.order_by("name"),
+        "default_suites": settings.FRONTIER_DEFAULT_SUITES,
+        "visibilities": Visibility.choices,
+        "chunk_bytes": min(PAGE_CHUNK_BYTES, settings.FRONTIER_UPLOAD_CHUNK_BYTES),
+    })
+
+
+# --- Helpers ----------------------------------------------------------------------------------------
+
+
+def _suite_names() -> list[str]:
+    return list(BenchmarkSuite.objects.order_by("name").values_list("name", flat=True))
+
+
+def _suite_query(request, suites: list[str], drop: tuple[str, ...] = ()):
+    """The given parameters, with the default suite when none is named."""
+    query = given(request.GET, drop)
+    if "suite" not in query:
+        query["suite"] = DEFAULT_SUITE if DEFAULT_SUITE in suites or not suites else suites[0]
+    return query
+
+
+def _messages(errors, prefix: str = "") -> list[str]:
+    """A serializer's errors as "field: message" lines, nested fields joined with dots."""
+    if isinstance(errors, dict):
+        return [line for key, value in errors.items()
+                for line in _messages(value, f"{prefix}{key}." if key != "non_field_errors" else prefix)]
+    if isinstance(errors, list):
+        return [line for value in errors for line in _messages(value, prefix)]
+    return [f"{prefix.rstrip('.')}: {errors}" if prefix else str(errors)]
+
+
+def _suite_tabs(suites: list[str], query) -> list[dict]:
+    return [{"name": name, "current": name == query["suite"], "href": "?" + with_params(query, suite=name, page=None)}
+            for name in suites]
+
+
+# --- Leaderboard, frontier, compressors, deploy ------------------------------------------------------
+
+
+def leaderboard(request):
+    suites = _suite_names()
+    query = _suite_query(request, suites, drop=("format",))
+    version = data_version()
+    context = {
+        "version": version, "query": query, "tabs": _suite_tabs(suites, query),
+        "scopes": [scope for scope in SCOPES if scope != "mine" or request.user.is_authenticated],
+        "compressor_methods": CompressorMethod.choices, "page_sizes": PAGE_SIZES,
+        "families": LanguageModel.objects.order_by("family").values_list("family", flat=True).distinct(),
+    }
+    params = LeaderboardQuerySerializer(data=query)
+    if not params.is_valid():
+        return render(request, "pages/leaderboard.html", {**context, "errors": _messages(params.errors)}, status=400)
+    try:  # computed once per data version, viewer and query, like the JSON twin
+        page = versioned_cache(("leaderboard-page", viewer_key(request.user), sorted(query.lists())),
+                               lambda: leaderboard_page(request.user, params.query()), version=version)
+    except LeaderboardError as error:
+        return render(request, "pages/leaderboard.html", {**context, "errors": [str(error)]}, status=400)
+    columns = leaderboard_columns(page["benchmarks"], page["query_tokens"])
+    api = reverse("api-leaderboard")
+    return render(request, "pages/leaderboard.html", {
+        **context, "page": page, "headers": sort_headers(columns, page["ordering"], query),
+        "json_href": f"{api}?{query.urlencode()}", "csv_href": f"{api}?{with_params(query, format='csv')}",
+        "previous_href": "?" + with_params(query, page=page["page"] - 1) if page["page"] > 1 else None,
+        "next_href": "?" + with_params(query, page=page["page"] + 1) if page["page"] < page["pages"] else None,
+    })
+
+
+def frontier(request):
+    suites = _suite_names()
+    query = _suite_query(request, suites, drop=("law", "q_custom"))
+    if query.get("q") == "custom":  # the form's third choice: the number typed beside it
+        query["q"] = request.GET.get("q_custom", "")
+    params = FrontierQuerySerializer(data=query)
+    laws = settings.FRONTIER_FIT_LAWS
+    law = request.GET.get("law") if request.GET.get("law") in laws else laws[0]
+    q = query.get("q", "50")
+    context = {
+        "version": data_version(), "query": query, "tabs": _suite_tabs(suites, query), "laws": laws, "law": law,
+        "q": q, "q_custom": q not in ("0", "50"), "api_url": reverse("api-frontier"),
+        "errors": [] if params.is_valid() else _messages(params.errors),
+    }
+    return render(request, "pages/frontier.html", context, status=400 if context["errors"] else 200)
+
+
+def compressors(request):
+    suites = _suite_names()
+    query = _suite_query(request, suites)
+    context = {"query": query, "tabs": _suite_tabs(suites, query), "q": query.get("q", "50")}
+    params = CompressorQuerySerializer(data=query)
+    if not params.is_valid():
+        return render(request, "pages/compressors.html", {**context, "errors": _messages(params.errors)}, status=400)
+    table = compressor_table(params.validated_data["suite"], params.cost())
+    residuals = [
+        {"scope": scope["scope"], "laws": [{"law": law["law"], "residuals": law["residuals"]} for law in scope["laws"]]}
+        for scope in table["scopes"]
+    ]
+    return render(request, "pages/compressors.html", {**context, "table": table, "residuals": residuals})
+
+
+def deploy(request):
+    """Answers once the form was sent (budget_kind given): which of the two budgets counts."""
+    suites = _suite_names()
+    budget_kind = request.GET.get("budget_kind", "flops")
+    unused = "budget_latency_ms" if budget_kind == "flops" else "budget_flops"
+    query = _suite_query(request, suites, drop=("budget_kind", unused))
+    context = {
+        "query": query, "suites": suites, "budget_kind": budget_kind, "laws": settings.FRONTIER_FIT_LAWS,
+        "form_values": request.GET,
+    }
+    if "budget_kind" not in request.GET:
+        return render(request, "pages/deploy.html", context)
+    params = DeployQuerySerializer(data=query)
+    if not params.is_valid():
+        return render(request, "pages/deploy.html", {**context, "errors": _messages(params.errors)}, status=400)
+    try:
+        answer = deploy_recommendation(request.user, params.query())
+    except NoFitYet as error:
+        return render(request, "pages/deploy.html", {**context, "errors": [str(error)]}, status=409)
+    except LeaderboardError as error:
+        return render(request, "pages/deploy.html", {**context, "errors": [str(error)]}, status=400)
+    return render(request, "pages/deploy.html", {**context, "answer": answer})
+
+
+# --- Runs -------------------------------------------------------------------------------------------
+
+
+@login_required
+def queue(request):
+    version = data_version()  # read first: a change while the page renders shows up at the next poll
+    evaluations = selectors.queue_evaluations(request.user)
+    trainings = selectors.queue_trainings(request.user)
+    return render(request, "pages/queue.html", {
+        "version": version, "evaluations": evaluations, "trainings": trainings,
+        "active": any(row["active"] for row in [*evaluations, *trainings]),
+    })
+
+
+@login_required
+def checkpoint_detail(request, pk: int):
+    version = data_version()
+    story = selectors.checkpoint_page(request.user, pk)
+    if story is None:
+        raise Http404("No such checkpoint, or it is not yours.")
+    return render(request, "pages/checkpoint.html", {**story, "version": version})
+
+
+@login_required
+def evaluation_detail(request, pk: int):
+    version = data_version()
+    detail = selectors.evaluation_page(request.user, pk)
+    if detail is None:
+        raise Http404("No such evaluation, or it is not yours.")
+    return render(request, "pages/evaluation.html", {
+        "detail": detail, "run": detail["run"], "can_manage": detail["can_manage"], "active": detail["active"],
+        "version": version,
+    })
+
+
+# --- Training -------------------------------------------------------------------------------------------
+
+
+def _training_form_context(user) -> dict:
+    usable = checkpoints_visible_to(user).filter(status=CheckpointStatus.READY, published=False)
+    return {
+        "suites": BenchmarkSuite.objects.order_by("name"), "default_suites": settings.FRONTIER_DEFAULT_SUITES,
+        "visibilities": Visibility.choices, "methods": TRAINABLE_METHODS, "dataset_kinds": DATASET_KINDS,
+        "defaults": HYPERPARAMETER_DEFAULTS, "save_every": settings.FRONTIER_TRAINING_SAVE_EVERY,
+        "base_checkpoints": usable.order_by("-id")[:BASE_CHECKPOINTS_SHOWN],
+    }
+
+
+@login_required
+def training_new(request):
+    return render(request, "pages/training_new.html", _training_form_context(request.user))
+
+
+@login_required
+def training_detail(request, pk: int):
+    run = training_runs_visible_to(request.user).filter(pk=pk).first()
+    if run is None:
+        raise Http404("No such training run, or it is not yours.")
+    return render(request, "pages/training.html", {
+        **selectors.training_summary(run), "checkpoint": trained_checkpoint(run),
+        "api_url": reverse("api-training-detail", args=[run.pk]),
+        "cancel_url": reverse("api-training-cancel", args=[run.pk]),
+    })
+
+
+@login_required
+def sweep_new(request):
+    return render(request, "pages/sweep_new.html", _training_form_context(request.user))
+
+
+@login_required
+def sweep_detail(request, pk: int):
+    version = data_version()
+    sweep = sweeps_visible_to(request.user).filter(pk=pk).first()
+    if sweep is None:
+        raise Http404("No such sweep, or it is not yours.")
+    points = [{**selectors.training_summary(run), "suite_errors": errors} for run, errors in sweep_runs_with_scores(sweep)]
+    return render(request, "pages/sweep.html", {
+        "sweep": sweep, "points": points, "version": version, "active": any(p["active"] for p in points),
+        "done": sum(1 for point in points if point["run"].job.state == JobState.SUCCEEDED),
+    })
