@@ -52,7 +52,10 @@ INSTALLED_APPS = [
     "webapp.jobs",
     "webapp.registry",
     "webapp.fits",
+    "webapp.leaderboard",
+    "webapp.training",
     "webapp.core",
+    "webapp.pages",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +107,10 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -120,6 +127,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "webapp.pages.staticfinders.PlotlyFinder",  # plotly.min.js from the installed plotly package
+]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))).resolve()
 
@@ -174,7 +186,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "webapp.core.api.frontier_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env.str("FRONTIER_THROTTLE_USER", default="3000/hour")},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("FRONTIER_THROTTLE_USER", default="3000/hour"),
+        # Leaderboard, frontier, compressor, deploy and version reads (open to anonymous users;
+        # pages poll the version every second). A per-second window keeps DRF's request history short.
+        "leaderboard": env.str("FRONTIER_THROTTLE_LEADERBOARD", default="30/second"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Frontier API",
@@ -223,6 +240,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.refit_scaling_laws": {"queue": "cpu"},
     "workers.tasks.evaluate_benchmark": {"queue": "gpu-eval"},
     "workers.tasks.validate_checkpoint": {"queue": "cpu"},
+    "workers.tasks.train_compressor": {"queue": "gpu-train"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -242,9 +260,14 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Checkpoint uploads and quotas -----------------------------------------------------------
 FRONTIER_DEFAULT_SUITES = env.list("FRONTIER_DEFAULT_SUITES", default=["synthetic"])
+# Items per benchmark of the evaluations queued when a checkpoint becomes ready (unset: all).
+FRONTIER_AUTO_EVAL_LIMIT = env.int("FRONTIER_AUTO_EVAL_LIMIT", default=None)
 FRONTIER_UPLOAD_MAX_BYTES = env.int("FRONTIER_UPLOAD_MAX_BYTES", default=64 * 1024**3)
 FRONTIER_UPLOAD_CHUNK_BYTES = env.int("FRONTIER_UPLOAD_CHUNK_BYTES", default=16 * 1024**2)
 FRONTIER_UPLOAD_EXPIRY_HOURS = env.float("FRONTIER_UPLOAD_EXPIRY_HOURS", default=48)
+# Folders of the workers' shared storage that checkpoints may be registered from by path;
+# empty disables registration by path.
+FRONTIER_REFERENCE_ROOTS = env.list("FRONTIER_REFERENCE_ROOTS", default=[])
 FRONTIER_ARCHIVE_MAX_FILES = env.int("FRONTIER_ARCHIVE_MAX_FILES", default=10_000)
 FRONTIER_ARCHIVE_MAX_RATIO = env.float("FRONTIER_ARCHIVE_MAX_RATIO", default=200.0)
 FRONTIER_QUOTA_CONCURRENT_RUNS = env.int("FRONTIER_QUOTA_CONCURRENT_RUNS", default=4)
@@ -258,11 +281,26 @@ Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
 # --- Evaluation workers -----------------------------------------------------------------------
 FRONTIER_MODEL_CACHE_SIZE = env.int("FRONTIER_MODEL_CACHE_SIZE", default=2)
 
+# --- Training (see webapp/training and README "Training") ----------------------------------------
+# Resumable state of running trainings, one folder per run. With workers on several machines it must
+# be shared storage (NFS or similar) mounted at the same path everywhere, so a run resumes on any host.
+FRONTIER_TRAINING_DIR = Path(env.str("FRONTIER_TRAINING_DIR", default=str(VAR_DIR / "training"))).resolve()
+# LLaVA-format datasets (JSON + image folder) must lie under this folder, as seen by web and workers.
+FRONTIER_TRAINING_DATA_ROOT = Path(env.str("FRONTIER_TRAINING_DATA_ROOT", default=str(VAR_DIR / "datasets"))).resolve()
+FRONTIER_TRAINING_SAVE_EVERY = env.int("FRONTIER_TRAINING_SAVE_EVERY", default=50)
+FRONTIER_TRAINING_LOSS_FLUSH_SECONDS = env.float("FRONTIER_TRAINING_LOSS_FLUSH_SECONDS", default=2.0)
+FRONTIER_TRAINING_CURVE_POINTS = env.int("FRONTIER_TRAINING_CURVE_POINTS", default=1000)
+FRONTIER_TRAINING_SWEEP_MAX_POINTS = env.int("FRONTIER_TRAINING_SWEEP_MAX_POINTS", default=64)
+FRONTIER_TRAINING_CHECK_TIMEOUT_SECONDS = env.float("FRONTIER_TRAINING_CHECK_TIMEOUT_SECONDS", default=120.0)
+
 # --- Fitting service ------------------------------------------------------------------------
 FRONTIER_FIT_LAWS = env.list("FRONTIER_FIT_LAWS", default=["multiplicative", "additive"])
 FRONTIER_FIT_QUERY_TOKENS = [float(q) for q in env.list("FRONTIER_FIT_QUERY_TOKENS", default=["0", "50"])]
 FRONTIER_FIT_BOOTSTRAP_RESAMPLES = env.int("FRONTIER_FIT_BOOTSTRAP_RESAMPLES", default=1000)
 FRONTIER_REFIT_DELAY_SECONDS = env.float("FRONTIER_REFIT_DELAY_SECONDS", default=2.0)
+# How long a web process reuses the data version it read (pages poll it; writes elsewhere show
+# within this time, writes in the same process at once).
+FRONTIER_DATA_VERSION_MAX_AGE_SECONDS = env.float("FRONTIER_DATA_VERSION_MAX_AGE_SECONDS", default=0.5)
 
 # --- Health ---------------------------------------------------------------------------------
 FRONTIER_HEALTH_TIMEOUT_SECONDS = env.float("FRONTIER_HEALTH_TIMEOUT_SECONDS", default=1.0)

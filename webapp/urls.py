@@ -1,11 +1,14 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.accounts.api.views import WhoAmIView
 from webapp.core.views import healthz, home
 from webapp.jobs.api.views import DiagnosticJobView, JobCancelView, JobDetailView, JobListView
+from webapp.leaderboard.api import views as leaderboard
 from webapp.registry.api import views as registry
+from webapp.training.api import views as training
 
 api_v1 = [
     path("api/v1/whoami/", WhoAmIView.as_view(), name="api-whoami"),
@@ -25,6 +28,16 @@ api_v1 = [
     path("api/v1/evaluations/<int:pk>/rerun/", registry.EvaluationRerunView.as_view(), name="api-evaluation-rerun"),
     path("api/v1/evaluations/<int:pk>/cancel/", registry.EvaluationCancelView.as_view(), name="api-evaluation-cancel"),
     path("api/v1/results/", registry.ResultListView.as_view(), name="api-result-list"),
+    path("api/v1/leaderboard/", leaderboard.LeaderboardView.as_view(), name="api-leaderboard"),
+    path("api/v1/frontier/", leaderboard.FrontierView.as_view(), name="api-frontier"),
+    path("api/v1/compressors/", leaderboard.CompressorsView.as_view(), name="api-compressors"),
+    path("api/v1/deploy/", leaderboard.DeployView.as_view(), name="api-deploy"),
+    path("api/v1/version/", leaderboard.DataVersionView.as_view(), name="api-data-version"),
+    path("api/v1/trainings/", training.TrainingListView.as_view(), name="api-training-list"),
+    path("api/v1/trainings/<int:pk>/", training.TrainingDetailView.as_view(), name="api-training-detail"),
+    path("api/v1/trainings/<int:pk>/cancel/", training.TrainingCancelView.as_view(), name="api-training-cancel"),
+    path("api/v1/sweeps/", training.SweepListView.as_view(), name="api-sweep-list"),
+    path("api/v1/sweeps/<int:pk>/", training.SweepDetailView.as_view(), name="api-sweep-detail"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -33,5 +46,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="pages/login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("webapp.pages.urls")),
     *api_v1,
 ]
