@@ -94,7 +94,9 @@ from tenacity import RetryError
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+    """CUDA's OutOfMemoryError, or the CPU allocator's "can't allocate memory" RuntimeError."""
+    message = str(error).lower()
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in message or "can't allocate memory" in message
 
 
 def _first_image(visuals) -> Image.Image:
@@ -155,7 +157,7 @@ class FrontierLMM(lmms):
                 self.batch_size //= 2
                 self.clean()
                 continue
-            results.update(zip(chunk, outputs))
+            results.update(zip(chunk, outputs, strict=True))
             start += len(chunk)
             self.items_done += len(chunk)
             if self.progress is not None:
@@ -207,7 +209,7 @@ class FrontierLMM(lmms):
         # Image features and (for QueCC) the query come from the context alone, never the answer.
         inputs = runner._model_inputs(images, contexts)
         sequences, spans = [], []
-        for context, continuation in zip(contexts, continuations):
+        for context, continuation in zip(contexts, continuations, strict=True):
             context_ids = runner._prompt_ids(context)
             continuation_ids = runner._prompt_ids(context + continuation)[len(context_ids) :]
             sequences.append(context_ids + continuation_ids)

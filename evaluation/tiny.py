@@ -1,7 +1,9 @@
 """Tiny random-init FrontierVLM checkpoints for tests and the demo (no download, < 5 MB).
 
 The tiny CLIP keeps the 24 x 24 patch grid of ViT-L/14-336 (96-px images, 4-px patches), so every
-V and region size of the real models holds; widths are small. The tokenizer is a WordPiece model
+V and region size of the real models holds; widths are small. Its random weights are calibrated on a
+few synthetic images (``calibrate_vision_tower``) so that its features carry the image, not a constant
+offset. The tokenizer is a WordPiece model
 built in code: whole common words, single characters with ``##`` continuations (so any lowercase
 text encodes without <unk>), digits, punctuation and the special tokens incl. ``<image>``.
 Prompts are plain text (no chat template): ``"<image>\\nquestion: ... answer:"``.
@@ -12,9 +14,10 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
-from transformers import CLIPImageProcessorPil, PreTrainedTokenizerFast
+from transformers import CLIPImageProcessorPil, CLIPVisionModel, PreTrainedTokenizerFast
 
 from .modeling import IMAGE_TOKEN, FrontierVLM, FrontierVLMConfig
+from .synthetic import SYNTHETIC_TASKS, synthetic_examples
 
 PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN, IMAGE_TOKEN)
@@ -40,6 +43,7 @@ TINY_VISION = {
 }
 # Same relative depths as ViT-L's [12, 16, 22, 23] (the last one is layer -2).
 TINY_MULTI_LEVEL_LAYERS = [1, 2, 3, 4]
+CALIBRATION_IMAGES_PER_TASK = 16  # from a "calibration" split, disjoint from train and test
 LLM_FAMILIES = ("qwen2", "llama")
 
 
@@ -86,6 +90,49 @@ def tiny_image_processor() -> CLIPImageProcessorPil:
     )
 
 
+@torch.no_grad()
+def calibrate_vision_tower(tower: CLIPVisionModel, pixel_values: torch.Tensor) -> None:
+    """Data-dependent init of a random CLIP (as LSUV does for CNNs), in one forward pass over ``pixel_values``.
+
+    Random CLIP weights send every plain-background patch to almost the same vector, so the patch
+    features share an offset several times larger than anything that differs between patches or
+    images; a compressor trained on them learns the answer prior but not the image. Here the
+    pre-encoder LayerNorm is rescaled so the embeddings have zero mean and unit variance per channel
+    over the images' patches, and each encoder layer's last bias is shifted so its output has zero
+    mean. Only existing weights change: the tower stays an ordinary ``CLIPVisionModel``.
+    """
+
+    def standardize(norm, inputs, output):
+        patches = output[:, 1:].flatten(0, 1)
+        mean, std = patches.mean(0), patches.std(0)
+        norm.weight.div_(std)
+        norm.bias.sub_(mean).div_(std)
+        return (output - mean) / std  # what the rescaled LayerNorm gives, so later layers see it
+
+    def centre(layer, inputs, output):
+        mean = output[:, 1:].flatten(0, 1).mean(0)
+        layer.mlp.fc2.bias.sub_(mean)  # the bias is added to every token: the output moves by -mean
+        return output - mean
+
+    hooks = [tower.pre_layrnorm.register_forward_hook(standardize)]
+    hooks += [layer.register_forward_hook(centre) for layer in tower.encoder.layers]
+    try:
+        tower(pixel_values.to(tower.dtype))
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def calibration_pixels() -> torch.Tensor:
+    """Preprocessed images of every synthetic task's calibration split (the same for every model)."""
+    images = [
+        example.image
+        for task in SYNTHETIC_TASKS
+        for example in synthetic_examples(task, "calibration", count=CALIBRATION_IMAGES_PER_TASK)
+    ]
+    return tiny_image_processor()(images=images, return_tensors="pt")["pixel_values"]
+
+
 def build_tiny_vlm(
     compressor: str = "quecc",
     tokens: int = 16,
@@ -94,7 +141,7 @@ def build_tiny_vlm(
     llm_family: str = "qwen2",
     seed: int = 0,
 ) -> tuple[FrontierVLM, PreTrainedTokenizerFast]:
-    """A random-init tiny FrontierVLM and its tokenizer; the same seed gives the same weights."""
+    """A random-init tiny FrontierVLM (calibrated vision tower) and its tokenizer; same seed, same weights."""
     tokenizer = build_tiny_tokenizer()
     token_ids = {
         "pad_token_id": tokenizer.pad_token_id,
@@ -110,7 +157,9 @@ def build_tiny_vlm(
         image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
     )
     torch.manual_seed(seed)
-    return FrontierVLM(config), tokenizer
+    model = FrontierVLM(config)
+    calibrate_vision_tower(model.vision_tower, calibration_pixels())
+    return model, tokenizer
 
 
 def make_tiny_checkpoint(out: str | Path, **tiny_options) -> Path:

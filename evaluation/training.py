@@ -20,6 +20,12 @@ Optimizer, scheduler and RNG states are written with ``torch.save`` and read bac
 
 Device and precision: CUDA when available, else CPU; fp32 on CPU, bf16 autocast (fp32 master
 weights) on CUDA with ``precision="auto"`` or ``"bf16"``.
+
+Frozen-encoder cache: the vision tower never changes during training, so when a run sees its
+examples at least once and their encoder features fit ``FEATURE_CACHE_MAX_BYTES`` (in CPU memory),
+every image is encoded once before the first step and the steps read the cached features (the
+compressor and the LLM still run every step). On tiny models this makes a step about ten times
+cheaper; encoding time counts as compute, image preprocessing as data.
 """
 
 import dataclasses
@@ -39,7 +45,7 @@ from transformers import AutoConfig, AutoTokenizer, get_scheduler
 
 from .compressors import check_tokens
 from .loading import checkpoint_model_type, load_image_processor
-from .modeling import FrontierVLM, FrontierVLMConfig
+from .modeling import FrontierVLM, FrontierVLMConfig, VisionFeatures
 from .synthetic import SYNTHETIC_TASKS
 from .tiny import LLM_FAMILIES, TINY_IMAGE_SIZE, TINY_PATCH_SIZE, TINY_VISION, build_tiny_vlm, tiny_image_processor
 from .training_data import (
@@ -56,6 +62,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 STATE_DIR = "state"
 CHECKPOINT_DIR = "checkpoint"
 STATE_PREFIX = "step-"
+FEATURE_CACHE_MAX_BYTES = 2 * 1024**3
+ENCODE_CHUNK = 64  # images per encoder call while filling the feature cache
 
 ProgressCallback = Callable[[int, int, float], None]
 StopCallback = Callable[[], bool]
@@ -161,7 +169,7 @@ class TrainingResult:
     checkpoint: str
     resumed_from_step: int
     data_seconds: float  # building batches: image preprocessing, tokenization
-    compute_seconds: float  # forward, backward, optimizer step
+    compute_seconds: float  # forward, backward, optimizer step (and filling the encoder feature cache)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -360,6 +368,26 @@ class DataCursor:
         return indices
 
 
+def loss_from_features(model: FrontierVLM, batch: dict[str, torch.Tensor], features: VisionFeatures) -> torch.Tensor:
+    """``model(**batch).loss`` with the frozen encoder's output given (cached) instead of computed from pixels."""
+    query_embeds = None
+    if model.compressor.uses_query:
+        query_embeds = model.query_embedding(batch["query_input_ids"], batch["query_attention_mask"])
+    visual = model.compressor.compress(
+        features.patch_feats.to(model.dtype),
+        features.multi_level_feats.to(model.dtype),
+        query_embeds,
+        cls_attention=features.cls_attention,
+        patch_keys=features.patch_keys,
+    )
+    embeds = model.embed_inputs(batch["input_ids"])  # text embeddings; the image placeholders are filled here
+    image_mask = batch["input_ids"] == model.config.image_token_id
+    embeds = embeds.masked_scatter(image_mask[..., None], visual.to(embeds.dtype))
+    return model.language_model(
+        inputs_embeds=embeds, attention_mask=batch["attention_mask"], labels=batch["labels"], use_cache=False
+    ).loss
+
+
 def _rng_states() -> dict:
     version, mt_state, gauss = random.getstate()
     kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
@@ -449,15 +477,22 @@ class Trainer:
         model.train()
         model.vision_tower.eval()
         data_seconds = compute_seconds = 0.0
+        if self.total_steps * config.examples_per_step() >= len(self.examples):
+            features, data_seconds, compute_seconds = self._encode_examples(model, collate)
+        else:
+            features = None
         while len(history) < self.total_steps:
             if self.should_stop is not None and self.should_stop():
                 self._save_state(len(history), trainable, optimizer, scheduler, cursor, history)
                 raise TrainingCancelled(len(history), self.total_steps)
             tick = time.perf_counter()
-            batches = [
-                collate([self.examples[i] for i in cursor.next_indices(config.batch_size)])
-                for _ in range(config.gradient_accumulation)
-            ]
+            batches = []
+            for _ in range(config.gradient_accumulation):
+                indices = cursor.next_indices(config.batch_size)
+                batch = collate([self.examples[i] for i in indices], pixels=features is None)
+                if features is not None:
+                    batch["vision_features"] = {name: tensor[indices] for name, tensor in features.items()}
+                batches.append(batch)
             tock = time.perf_counter()
             loss = self._step(model, trainable, optimizer, scheduler, batches)
             data_seconds += tock - tick
@@ -484,15 +519,49 @@ class Trainer:
             compute_seconds=compute_seconds,
         )
 
+    def _autocast(self):
+        return torch.autocast(
+            self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None
+        )
+
+    def _encode_examples(self, model, collate) -> tuple[dict[str, torch.Tensor] | None, float, float]:
+        """(every example's encoder features on the CPU, or None when they would not fit
+        ``FEATURE_CACHE_MAX_BYTES``; preprocessing seconds; encoding seconds)."""
+        chunks: list[dict[str, torch.Tensor]] = []
+        data_seconds = compute_seconds = 0.0
+        for start in range(0, len(self.examples), ENCODE_CHUNK):
+            tick = time.perf_counter()
+            pixel_values = collate.pixel_values(self.examples[start : start + ENCODE_CHUNK]).to(self.device)
+            tock = time.perf_counter()
+            with self._autocast():
+                features = model.encode_images(pixel_values)
+            chunk = {
+                field.name: getattr(features, field.name).cpu()
+                for field in dataclasses.fields(features)
+                if getattr(features, field.name) is not None
+            }
+            data_seconds += tock - tick
+            compute_seconds += time.perf_counter() - tock
+            if not chunks:
+                example_bytes = sum(tensor[0].nbytes for tensor in chunk.values())
+                if example_bytes * len(self.examples) > FEATURE_CACHE_MAX_BYTES:
+                    return None, data_seconds, compute_seconds
+            chunks.append(chunk)
+        return {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}, data_seconds, compute_seconds
+
     def _step(self, model, trainable, optimizer, scheduler, batches) -> float:
         """One optimizer step over the micro-batches; returns their mean loss."""
         total = 0.0
         for batch in batches:
+            features = batch.pop("vision_features", None)
             batch = {key: value.to(self.device) for key, value in batch.items()}
-            with torch.autocast(
-                self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None
-            ):
-                loss = model(**batch, use_cache=False).loss / len(batches)
+            with self._autocast():
+                if features is None:
+                    loss = model(**batch, use_cache=False).loss
+                else:
+                    features = VisionFeatures(**{name: tensor.to(self.device) for name, tensor in features.items()})
+                    loss = loss_from_features(model, batch, features)
+                loss = loss / len(batches)
             loss.backward()
             total += loss.item()
         torch.nn.utils.clip_grad_norm_(trainable.values(), self.config.max_grad_norm)

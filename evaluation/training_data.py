@@ -70,7 +70,7 @@ def _record_turns(record: dict, position: int) -> tuple[tuple[str, str], ...]:
     if not isinstance(conversations, list) or not conversations or len(conversations) % 2:
         raise TrainingDataError(f"{where}: 'conversations' must be a non-empty list of human/gpt turn pairs")
     turns = []
-    for human, gpt in zip(conversations[::2], conversations[1::2]):
+    for human, gpt in zip(conversations[::2], conversations[1::2], strict=True):
         if not isinstance(human, dict) or not isinstance(gpt, dict):
             raise TrainingDataError(f"{where}: each turn must be an object with 'from' and 'value'")
         if human.get("from") != "human" or gpt.get("from") != "gpt":
@@ -141,17 +141,22 @@ class Collator:
         width = max(len(sequence) for sequence in sequences)
         return torch.tensor([sequence + [fill] * (width - len(sequence)) for sequence in sequences])
 
-    def __call__(self, examples: list[TrainingExample]) -> dict[str, torch.Tensor]:
+    def pixel_values(self, examples: list[TrainingExample]) -> torch.Tensor:
+        return self.image_processor(images=[example.load_image() for example in examples], return_tensors="pt")[
+            "pixel_values"
+        ]
+
+    def __call__(self, examples: list[TrainingExample], pixels: bool = True) -> dict[str, torch.Tensor]:
+        """The batch; ``pixels=False`` leaves the images out (their encoder features are cached)."""
         encoded = [self.encode(example) for example in examples]
         input_ids = [ids for ids, _ in encoded]
         batch = {
             "input_ids": self._padded(input_ids, self.tokenizer.pad_token_id),
             "attention_mask": self._padded([[1] * len(ids) for ids in input_ids], 0),
             "labels": self._padded([labels for _, labels in encoded], IGNORE_INDEX),
-            "pixel_values": self.image_processor(
-                images=[example.load_image() for example in examples], return_tensors="pt"
-            )["pixel_values"],
         }
+        if pixels:
+            batch["pixel_values"] = self.pixel_values(examples)
         if self.uses_query:
             queries = [self._ids(example.query, special_tokens=True) for example in examples]
             batch["query_input_ids"] = self._padded(queries, self.tokenizer.pad_token_id)

@@ -1,18 +1,30 @@
 """Evaluation glue for the gpu-eval queue: fetch a checkpoint's files from storage, keep loaded
-models in a small per-process cache, run one benchmark, hand the outcome to the registry."""
+models in a small per-process cache, run one benchmark, hand the outcome to the registry.
+
+Failures keep the class ``evaluation.errors`` gives them (load_error, harness_error,
+dataset_unavailable: permanent, the job fails with the message). Two are worth another attempt
+(``TransientJobError``, retried with backoff by the runner): running out of memory, retried with
+half the batch size (the ``batch_size`` job param), and storage or network errors while fetching
+the checkpoint's files (``storage_error``).
+"""
 
 import collections
 import hashlib
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from evaluation.errors import CheckpointLoadError, OutOfMemory
 from webapp.core.storage import storage_files
 from webapp.registry.models import BenchmarkJob, Checkpoint
 from webapp.registry.services import benchmark_results_record
+from workers.runner import TransientJobError
 
-_evaluators: "collections.OrderedDict[str, object]" = collections.OrderedDict()
+STORAGE_ERROR = "storage_error"
+
+_evaluators: "collections.OrderedDict[tuple[str, int | None], object]" = collections.OrderedDict()
 
 
 def checkpoint_local_dir(checkpoint: Checkpoint) -> Path:
@@ -20,7 +32,7 @@ def checkpoint_local_dir(checkpoint: Checkpoint) -> Path:
     else a copy cached under FRONTIER_VAR_DIR/cache (a GPU worker on another machine)."""
     prefix = checkpoint.files_prefix.rstrip("/")
     if not prefix:
-        raise FileNotFoundError(f"checkpoint {checkpoint.pk} ({checkpoint.name}) has no files to evaluate")
+        raise CheckpointLoadError(f"checkpoint {checkpoint.pk} ({checkpoint.name}) has no files to evaluate")
     try:
         return Path(default_storage.path(prefix))
     except NotImplementedError:
@@ -39,18 +51,37 @@ def checkpoint_local_dir(checkpoint: Checkpoint) -> Path:
     return target
 
 
-def cached_evaluator(path: Path):
-    """A loaded model per checkpoint folder, least recently used evicted first."""
+def cached_evaluator(path: Path, batch_size: int | None = None):
+    """A loaded model per checkpoint folder and batch size (None: automatic), least recently used evicted first."""
     from evaluation.harness import CheckpointEvaluator
 
-    key = str(path)
+    key = (str(path), batch_size)
     if key in _evaluators:
         _evaluators.move_to_end(key)
         return _evaluators[key]
     while len(_evaluators) >= settings.FRONTIER_MODEL_CACHE_SIZE:
         _evaluators.popitem(last=False)
-    _evaluators[key] = CheckpointEvaluator(path, synthetic_dir=settings.VAR_DIR / "synthetic")
+    _evaluators[key] = CheckpointEvaluator(path, batch_size=batch_size, synthetic_dir=settings.VAR_DIR / "synthetic")
     return _evaluators[key]
+
+
+def _fetch_checkpoint(checkpoint: Checkpoint) -> Path:
+    try:
+        return checkpoint_local_dir(checkpoint)
+    except (OSError, BotoCoreError) as error:
+        raise TransientJobError(
+            f"could not fetch the files of checkpoint {checkpoint.pk} from storage: {type(error).__name__}: {error}",
+            failure_class=STORAGE_ERROR,
+        ) from error
+
+
+def _retry_with_smaller_batch(error: OutOfMemory, path: Path, batch_size: int | None) -> TransientJobError:
+    """Drop the cached model (freeing its memory) and ask for a retry with half the batch size that failed."""
+    failed = _evaluators.pop((str(path), batch_size), None)
+    tried = failed.lmm.batch_size if failed is not None else batch_size
+    params = {"batch_size": max(1, tried // 2)} if tried else {}
+    plan = f"retrying with batch size {params['batch_size']}" if params else "retrying"
+    return TransientJobError(f"{error} ({plan})", failure_class=error.failure_class, params=params)
 
 
 def evaluate_benchmark_job(ctx) -> dict:
@@ -58,11 +89,11 @@ def evaluate_benchmark_job(ctx) -> dict:
 
     link = BenchmarkJob.objects.select_related("run__checkpoint", "run__suite", "benchmark").get(job_id=ctx.job.pk)
     run, benchmark = link.run, link.benchmark
-    evaluator = cached_evaluator(checkpoint_local_dir(run.checkpoint))
-    limit = ctx.params.get("limit")
-    ctx.log.info("Evaluating %s on %s (limit %s)", run.checkpoint, benchmark, limit)
+    path = _fetch_checkpoint(run.checkpoint)
+    limit, batch_size = ctx.params.get("limit"), ctx.params.get("batch_size")
+    ctx.log.info("Evaluating %s on %s (limit %s, batch size %s)", run.checkpoint, benchmark, limit, batch_size or "auto")
     try:
-        outcome = evaluator.evaluate(
+        outcome = cached_evaluator(path, batch_size).evaluate(
             [benchmark.lmms_eval_task],
             limit=limit,
             progress=lambda done, total: ctx.progress(done, total),
@@ -71,6 +102,8 @@ def evaluate_benchmark_job(ctx) -> dict:
     except EvaluationCancelled:
         ctx.check()  # raises the runner's JobCancelled or LeaseLost
         raise
+    except OutOfMemory as error:
+        raise _retry_with_smaller_batch(error, path, batch_size) from error
     metrics = [
         {"metric": row.metric, "value": row.value, "stderr": row.stderr, "n": row.n,
          "higher_is_better": row.higher_is_better}

@@ -3,6 +3,12 @@
 `job_task` turns a handler `fn(ctx) -> dict | None` into a Celery task that takes a job id.
 The handler reports progress with `ctx.progress(...)` and calls `ctx.check()` (or
 `ctx.sleep(...)`) at safe points, where a cancel request or a lost lease stops it.
+
+Every attempt that does not succeed gets a *failure class*: the exception's own ``failure_class``
+attribute when it has one (``evaluation.errors``: load_error, out_of_memory, harness_error,
+dataset_unavailable, ...), ``timeout`` when the soft time limit struck (even wrapped in another
+error), ``worker_lost`` / ``cancelled`` for those outcomes, else ``internal_error``. A
+``TransientJobError`` is retried with backoff and may change the job's params for the next try.
 """
 
 import collections
@@ -16,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from webapp.jobs import services
-from webapp.jobs.models import AttemptOutcome, Job, JobAttempt
+from webapp.jobs.models import AttemptOutcome, FailureClass, Job, JobAttempt
 from workers.celery_app import app
 
 logger = logging.getLogger("frontier.job")
@@ -31,7 +37,16 @@ class LeaseLost(Exception):
 
 
 class TransientJobError(Exception):
-    """A failure worth another attempt (network blip, busy device); retried with backoff."""
+    """A failure worth another attempt (network blip, busy device); retried with backoff.
+
+    ``failure_class`` is recorded on the attempt (and on the job if no attempt is left);
+    ``params`` are merged into the job's params for the next attempt, e.g. a smaller batch size.
+    """
+
+    def __init__(self, message: str, *, failure_class: str = FailureClass.TRANSIENT, params: dict | None = None):
+        super().__init__(message)
+        self.failure_class = failure_class
+        self.params = params or {}
 
 
 class LogTail(logging.Handler):
@@ -126,6 +141,23 @@ def retry_countdown(attempt_number: int) -> float:
     return min(600.0, 10.0 * 2 ** (attempt_number - 1))
 
 
+def _hit_time_limit(error: BaseException) -> bool:
+    """Whether the soft time limit caused ``error`` (libraries may wrap it in their own exception)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, SoftTimeLimitExceeded):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def failure_class_of(error: BaseException) -> str:
+    if _hit_time_limit(error):
+        return FailureClass.TIMEOUT
+    return getattr(error, "failure_class", None) or FailureClass.INTERNAL_ERROR
+
+
 def execute_job(task, job_id: int, handler) -> None:
     close_old_connections()
     attempt = services.job_claim(
@@ -140,31 +172,41 @@ def execute_job(task, job_id: int, handler) -> None:
     root.addHandler(log_tail)
     heartbeat = Heartbeat(ctx, log_tail)
     heartbeat.start()
-    outcome, result, error_class, error_message, countdown = AttemptOutcome.SUCCEEDED, None, "", "", None
+    outcome, result, error_class, error_message, failure_class = AttemptOutcome.SUCCEEDED, None, "", "", ""
+    countdown, next_params = None, None
     try:
         logger.info("Job %s attempt %s started: %s %s", job_id, attempt.number, job.task_name, job.params)
         result = handler(ctx)
         logger.info("Job %s attempt %s succeeded", job_id, attempt.number)
     except JobCancelled as error:
         outcome, error_class, error_message = AttemptOutcome.CANCELLED, "JobCancelled", str(error)
+        failure_class = FailureClass.CANCELLED
     except LeaseLost as error:
         outcome, error_class, error_message = AttemptOutcome.LOST, "LeaseLost", str(error)
-    except SoftTimeLimitExceeded:
-        outcome, error_class = AttemptOutcome.FAILED, "Timeout"
-        error_message = f"exceeded its soft time limit of {task.soft_time_limit or app.conf.task_soft_time_limit} s"
+        failure_class = FailureClass.WORKER_LOST
     except TransientJobError as error:
         outcome, error_class, error_message = AttemptOutcome.RETRY, type(error).__name__, str(error)
+        failure_class, next_params = error.failure_class, error.params
         countdown = retry_countdown(attempt.number)
+        logger.warning("Job %s attempt %s failed (%s), may retry: %s", job_id, attempt.number, failure_class, error)
     except Exception as error:
-        outcome, error_class, error_message = AttemptOutcome.FAILED, type(error).__name__, str(error)
-        logger.error("Job %s attempt %s failed:\n%s", job_id, attempt.number, traceback.format_exc())
+        failure_class = failure_class_of(error)
+        if failure_class == FailureClass.TIMEOUT:
+            outcome, error_class = AttemptOutcome.FAILED, "Timeout"
+            limit = task.soft_time_limit or app.conf.task_soft_time_limit
+            error_message = f"exceeded its soft time limit of {limit} s"
+        else:
+            outcome, error_class, error_message = AttemptOutcome.FAILED, type(error).__name__, str(error)
+        logger.error(
+            "Job %s attempt %s failed (%s):\n%s", job_id, attempt.number, failure_class, traceback.format_exc()
+        )
     finally:
         heartbeat.stopped.set()
         heartbeat.join()
         root.removeHandler(log_tail)
     services.attempt_finish(
         attempt, outcome, result=result, error_class=error_class, error_message=error_message,
-        log_tail=log_tail.text(), retry_countdown=countdown,
+        failure_class=failure_class, log_tail=log_tail.text(), retry_countdown=countdown, retry_params=next_params,
         progress_done=ctx.progress_done, progress_total=ctx.progress_total,
     )
 

@@ -64,3 +64,31 @@ def test_a_checkpoint_is_evaluated_on_the_synthetic_suite_end_to_end(start_worke
     score = SuiteScore.objects.get(checkpoint=checkpoint, suite__name="synthetic")
     shapes, glyphs = results[("shapes", "exact_match")].value, results[("glyphs", "exact_match")].value
     assert score.error == pytest.approx(1 - (shapes + glyphs) / 2)
+
+
+def test_a_checkpoint_broken_after_it_was_accepted_fails_as_load_error_with_a_log_tail(
+    start_worker, process_env, tiny_checkpoint, client_for
+):
+    from django.contrib.auth import get_user_model
+
+    checkpoint, media = tiny_checkpoint
+    checkpoint.owner = get_user_model().objects.create_user("bob")
+    checkpoint.save(update_fields=["owner"])
+    default_storage.delete("checkpoints/tiny-avgpool-4/config.json")
+    start_worker("gpu", queues="gpu-eval", env={**process_env, "MEDIA_ROOT": str(media)})
+
+    run = run_start(checkpoint=checkpoint, suite=BenchmarkSuite.objects.get(name="synthetic"), limit=4)
+
+    jobs = [link.job for link in run.benchmark_jobs.all()]
+    wait_for(lambda: all(Job.objects.get(pk=j.pk).is_terminal for j in jobs), timeout=120, message="both benchmarks")
+    for job in jobs:
+        job.refresh_from_db()
+        assert (job.state, job.failure_class, job.attempt_count) == (JobState.FAILED, "load_error", 1)
+        assert job.error.startswith("CheckpointLoadError: cannot load checkpoint")
+        assert "failed (load_error)" in job.attempts.get().log_tail
+    detail = client_for(checkpoint.owner).get(f"/api/v1/evaluations/{run.pk}/").json()
+    for row in detail["benchmarks"]:
+        assert row["state"] == "failed" and row["failure_class"] == "load_error"
+        [attempt] = row["attempts"]
+        assert attempt["failure_class"] == "load_error" and "CheckpointLoadError" in attempt["log_tail"]
+    assert not BenchmarkResult.objects.filter(run=run).exists()

@@ -48,6 +48,9 @@ class Job(models.Model):
 
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the job failed or was cancelled.")
+    failure_class = models.CharField(
+        max_length=32, blank=True, help_text="Kind of failure of a failed job, e.g. load_error, out_of_memory, timeout."
+    )
     coalesce_key = models.CharField(
         max_length=200, blank=True,
         help_text="Jobs with the same key coalesce: while one is queued, submitting another returns it.",
@@ -95,6 +98,18 @@ class JobTransition(models.Model):
         return f"{self.from_state or '∅'} → {self.to_state} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+class FailureClass:
+    """Failure classes the job machinery assigns itself. Errors raised by handlers bring their own
+    (an exception's ``failure_class`` attribute, e.g. ``load_error`` or ``out_of_memory`` from
+    ``evaluation.errors``); any other exception is an ``internal_error``."""
+
+    TIMEOUT = "timeout"
+    WORKER_LOST = "worker_lost"
+    CANCELLED = "cancelled"
+    TRANSIENT = "transient"
+    INTERNAL_ERROR = "internal_error"
+
+
 class AttemptOutcome(models.TextChoices):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -114,6 +129,9 @@ class JobAttempt(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING)
     error_class = models.CharField(max_length=200, blank=True)
+    failure_class = models.CharField(
+        max_length=32, blank=True, help_text="Kind of failure of an attempt that did not succeed (see workers.runner)."
+    )
     error_message = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from webapp.jobs.models import AttemptOutcome, Job, JobAttempt, JobState, JobTransition
+from webapp.jobs.models import AttemptOutcome, FailureClass, Job, JobAttempt, JobState, JobTransition
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,10 @@ def job_claim(job_id: int, *, task_id: str, hostname: str, pid: int) -> JobAttem
                 return None
             lost_reason = _close_lost_attempt(job, now, taken_over_by=hostname)
             if job.attempt_count >= job.max_attempts:
-                _finish_job(job, JobState.FAILED, now, f"{lost_reason}; gave up after {job.attempt_count} attempts")
+                _finish_job(
+                    job, JobState.FAILED, now, f"{lost_reason}; gave up after {job.attempt_count} attempts",
+                    failure_class=FailureClass.WORKER_LOST,
+                )
                 return None
         if job.cancel_requested_at:
             _finish_job(job, JobState.CANCELLED, now, "cancelled before it started")
@@ -161,15 +164,17 @@ def _close_lost_attempt(job: Job, now: datetime, taken_over_by: str) -> str:
         attempt.outcome = AttemptOutcome.LOST
         attempt.finished_at = now
         attempt.error_class = "WorkerLost"
+        attempt.failure_class = FailureClass.WORKER_LOST
         attempt.error_message = f"{reason}; noticed by {taken_over_by}"
-        attempt.save(update_fields=["outcome", "finished_at", "error_class", "error_message"])
+        attempt.save(update_fields=["outcome", "finished_at", "error_class", "failure_class", "error_message"])
     return reason
 
 
-def _finish_job(job: Job, state: str, now: datetime, reason: str, result=None) -> None:
+def _finish_job(job: Job, state: str, now: datetime, reason: str, result=None, failure_class: str = "") -> None:
     _transition(job, state, reason, now)
     job.finished_at = now
     job.lease_expires_at = None
+    job.failure_class = failure_class if state == JobState.FAILED else ""
     if state == JobState.SUCCEEDED:
         job.result = result
         job.error = ""
@@ -211,15 +216,18 @@ def attempt_finish(
     result: dict | None = None,
     error_class: str = "",
     error_message: str = "",
+    failure_class: str = "",
     log_tail: str = "",
     retry_countdown: float | None = None,
+    retry_params: dict | None = None,
     progress_done: int | None = None,
     progress_total: int | None = None,
 ) -> Job:
     """Close an attempt and move its job accordingly.
 
     If the attempt no longer holds the lease (the reaper or another worker took the job over),
-    only the attempt is closed, as lost: the job's fate belongs to its new holder.
+    only the attempt is closed, as lost: the job's fate belongs to its new holder. A retried
+    job's params are updated with `retry_params` for its next attempt.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -230,10 +238,12 @@ def attempt_finish(
             outcome = AttemptOutcome.LOST
             error_class = error_class or "LeaseLost"
             error_message = error_message or f"lease lost: the job is now {job.state} (attempt {job.attempt_count})"
+            failure_class = FailureClass.WORKER_LOST
         if attempt.outcome == AttemptOutcome.RUNNING:
             attempt.outcome = outcome
             attempt.finished_at = now
             attempt.error_class = error_class[:200]
+            attempt.failure_class = failure_class
             attempt.error_message = error_message
             attempt.log_tail = log_tail
             attempt.save()
@@ -248,10 +258,13 @@ def attempt_finish(
         elif outcome == AttemptOutcome.CANCELLED:
             _finish_job(job, JobState.CANCELLED, now, "cancelled while running")
         elif outcome == AttemptOutcome.RETRY and job.attempt_count < job.max_attempts:
+            job.params = {**job.params, **(retry_params or {})}
             _requeue(job, now, f"attempt {attempt.number} failed ({error_class}: {error_message}); "
                                f"retrying in {retry_countdown or 0:.0f} s", countdown=retry_countdown)
         else:
-            _finish_job(job, JobState.FAILED, now, f"{error_class}: {error_message}".strip(": "))
+            _finish_job(
+                job, JobState.FAILED, now, f"{error_class}: {error_message}".strip(": "), failure_class=failure_class
+            )
     return job
 
 
@@ -307,7 +320,10 @@ def jobs_reap() -> ReapReport:
                 _finish_job(job, JobState.CANCELLED, now, f"{reason}; cancel had been requested")
                 ended.append(job.pk)
             elif job.attempt_count >= job.max_attempts:
-                _finish_job(job, JobState.FAILED, now, f"{reason}; gave up after {job.attempt_count} attempts")
+                _finish_job(
+                    job, JobState.FAILED, now, f"{reason}; gave up after {job.attempt_count} attempts",
+                    failure_class=FailureClass.WORKER_LOST,
+                )
                 ended.append(job.pk)
             else:
                 _requeue(job, now, f"reaped: {reason}; re-queued")

@@ -8,7 +8,7 @@ class JobAttemptSerializer(serializers.ModelSerializer):
         model = JobAttempt
         fields = [
             "number", "task_id", "worker_hostname", "worker_pid", "started_at", "finished_at",
-            "duration_seconds", "outcome", "error_class", "error_message", "log_tail",
+            "duration_seconds", "outcome", "error_class", "failure_class", "error_message", "log_tail",
         ]
 
 
@@ -27,7 +27,7 @@ class JobSerializer(serializers.ModelSerializer):
             "id", "task_name", "params", "state", "created_by", "created_at", "queued_at",
             "started_at", "finished_at", "heartbeat_at", "lease_expires_at", "cancel_requested_at",
             "attempt_count", "max_attempts", "progress_done", "progress_total", "progress_fraction",
-            "result", "error",
+            "result", "error", "failure_class",
         ]
 
 
