@@ -2,6 +2,7 @@
 
 from django.db.models import Q, QuerySet
 
+from webapp.jobs.models import JobState
 from webapp.registry.models import BenchmarkResult, Checkpoint, EvaluationRun, Visibility
 
 
@@ -32,9 +33,8 @@ def results_visible_to(user) -> QuerySet[BenchmarkResult]:
 def run_status(run: EvaluationRun) -> dict:
     """A run's state from its benchmark jobs: counts per state, progress and an overall word."""
     jobs = [link.job for link in run.benchmark_jobs.all()]
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.state] = counts.get(job.state, 0) + 1
+    states = [job.state for job in jobs]
+    counts = {state: states.count(state) for state in JobState.values if state in states}  # a stable order
     if not jobs:
         overall = "empty"
     elif counts.get("running") or (counts.get("queued") and len(counts) > 1):
