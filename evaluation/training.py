@@ -534,11 +534,11 @@ class Trainer:
             pixel_values = collate.pixel_values(self.examples[start : start + ENCODE_CHUNK]).to(self.device)
             tock = time.perf_counter()
             with self._autocast():
-                features = model.encode_images(pixel_values)
+                encoded = model.encode_images(pixel_values)
             chunk = {
-                field.name: getattr(features, field.name).cpu()
-                for field in dataclasses.fields(features)
-                if getattr(features, field.name) is not None
+                field.name: getattr(encoded, field.name).cpu()
+                for field in dataclasses.fields(encoded)
+                if getattr(encoded, field.name) is not None
             }
             data_seconds += tock - tick
             compute_seconds += time.perf_counter() - tock
@@ -547,7 +547,8 @@ class Trainer:
                 if example_bytes * len(self.examples) > FEATURE_CACHE_MAX_BYTES:
                     return None, data_seconds, compute_seconds
             chunks.append(chunk)
-        return {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}, data_seconds, compute_seconds
+        features = {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
+        return features, data_seconds, compute_seconds
 
     def _step(self, model, trainable, optimizer, scheduler, batches) -> float:
         """One optimizer step over the micro-batches; returns their mean loss."""

@@ -91,7 +91,9 @@ def evaluate_benchmark_job(ctx) -> dict:
     run, benchmark = link.run, link.benchmark
     path = _fetch_checkpoint(run.checkpoint)
     limit, batch_size = ctx.params.get("limit"), ctx.params.get("batch_size")
-    ctx.log.info("Evaluating %s on %s (limit %s, batch size %s)", run.checkpoint, benchmark, limit, batch_size or "auto")
+    ctx.log.info(
+        "Evaluating %s on %s (limit %s, batch size %s)", run.checkpoint, benchmark, limit, batch_size or "auto"
+    )
     try:
         outcome = cached_evaluator(path, batch_size).evaluate(
             [benchmark.lmms_eval_task],

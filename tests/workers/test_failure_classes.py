@@ -81,7 +81,9 @@ def test_a_soft_time_limit_is_a_timeout_even_when_a_library_wraps_it():
 def test_a_transient_error_retries_with_new_params_and_keeps_its_class_when_attempts_run_out():
     def handler(ctx):
         batch_size = ctx.params.get("batch_size", 8)
-        raise TransientJobError("ran out of memory", failure_class="out_of_memory", params={"batch_size": batch_size // 2})
+        raise TransientJobError(
+            "ran out of memory", failure_class="out_of_memory", params={"batch_size": batch_size // 2}
+        )
 
     job = run(handler, params={"limit": 5}, max_attempts=2)
     assert job.state == JobState.QUEUED and job.failure_class == ""
