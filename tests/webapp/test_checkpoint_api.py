@@ -5,7 +5,6 @@ import io
 import tarfile
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 
 from webapp.jobs.models import Job
@@ -19,16 +18,6 @@ pytestmark = pytest.mark.django_db
 def media(local_media, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     return local_media
-
-
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice")
-
-
-@pytest.fixture
-def bob():
-    return get_user_model().objects.create_user("bob")
 
 
 def archive_bytes(files: dict[str, bytes]) -> bytes:

@@ -21,7 +21,6 @@ from webapp.fits.models import ScalingLawFit
 from webapp.leaderboard.selectors import data_version
 from webapp.registry.models import (
     Benchmark,
-    BenchmarkSuite,
     Checkpoint,
     CheckpointStatus,
     Compressor,
@@ -44,21 +43,6 @@ def fresh_cache(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice")
-
-
-@pytest.fixture
-def bob():
-    return get_user_model().objects.create_user("bob")
-
-
-@pytest.fixture
-def synthetic():
-    return BenchmarkSuite.objects.get(name="synthetic")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import re
 from html import unescape
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
@@ -44,21 +43,6 @@ def exact_counts(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice")
-
-
-@pytest.fixture
-def bob():
-    return get_user_model().objects.create_user("bob")
-
-
-@pytest.fixture
-def synthetic():
-    return BenchmarkSuite.objects.get(name="synthetic")
 
 
 @pytest.fixture

@@ -31,16 +31,6 @@ def data_root(local_media, settings, tmp_path):
     return settings.FRONTIER_TRAINING_DATA_ROOT
 
 
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice")
-
-
-@pytest.fixture
-def bob():
-    return get_user_model().objects.create_user("bob")
-
-
 def spec(**changes) -> dict:
     values = {
         "name": "tiny avgpool V=4",
