@@ -11,7 +11,7 @@ from fitting.frontier import (Allocation, SearchSpace, optimal_allocation, optim
                               pareto_frontier, pareto_frontiers)
 from fitting.laws import LAWS, Law, PowerTerm, get_law
 from fitting.points import FitInputError, Points, paper_frame, points_from_frame
-from fitting.uncertainty import BootstrapResult, bootstrap
+from fitting.uncertainty import BootstrapResult, bootstrap, predicted_error_interval
 
 __all__ = [
     "BENCHMARKS", "SUITES", "AggregatedScores", "AggregationError", "BenchmarkNormalisation", "aggregate",
@@ -19,4 +19,5 @@ __all__ = [
     "inference_flops", "with_flops", "Allocation", "SearchSpace", "optimal_allocation", "optimal_curve",
     "optimal_visual_tokens", "pareto_frontier", "pareto_frontiers", "LAWS", "Law", "PowerTerm", "get_law",
     "FitInputError", "Points", "paper_frame", "points_from_frame", "BootstrapResult", "bootstrap",
+    "predicted_error_interval",
 ]

@@ -13,6 +13,7 @@ from fitting.frontier import SearchSpace, allocate, token_optimum
 from fitting.laws import Law, get_law
 
 UNITS = ("points", "sizes")
+DEFAULT_SPACE = SearchSpace()
 
 
 @dataclass
@@ -43,11 +44,11 @@ def budget_label(quantity: str, budget: float, query_tokens: float) -> str:
 
 
 def derived_quantities(law: Law, parameters: np.ndarray, query_tokens=(0.0, 50.0), budgets=(),
-                       space: SearchSpace = SearchSpace()) -> dict[str, np.ndarray]:
+                       space: SearchSpace = DEFAULT_SPACE) -> dict[str, np.ndarray]:
     """Decisions per parameter row (R, n_parameters): α/β, V*(Q) where it has a closed form,
     and the optimal N*, V* and error at each (budget, Q)."""
     parameters = np.atleast_2d(parameters)
-    named = dict(zip(law.parameter_names, parameters.T))
+    named = dict(zip(law.parameter_names, parameters.T, strict=True))
     quantities = {}
     if {"alpha", "beta"} <= named.keys():
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -88,7 +89,7 @@ def _identifiable(law: Law, points, weights: np.ndarray) -> np.ndarray:
 
 def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 1000, seed: int = 0,
               unit: str = "points", confidence: float = 0.95, query_tokens=(0.0, 50.0), budgets=(),
-              space: SearchSpace = SearchSpace(), full_fit: FitResult | None = None) -> BootstrapResult:
+              space: SearchSpace = DEFAULT_SPACE, full_fit: FitResult | None = None) -> BootstrapResult:
     """Percentile intervals from refits on resamples, warm-started at the full-data optimum.
 
     unit="points" resamples rows; unit="sizes" resamples whole LLM sizes (all V of a size
@@ -107,7 +108,7 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
     weights = weights[_identifiable(law, points, weights)]
     start = np.tile(estimate_vector, (len(weights), 1))
     parameters, _ = solver.newton_refine(law, points.log_variables, points.error, weights, start)
-    draws = dict(zip(law.parameter_names, parameters.T))
+    draws = dict(zip(law.parameter_names, parameters.T, strict=True))
     draws.update(derived_quantities(law, parameters, query_tokens, budgets, space))
     estimate = dict(full_fit.params)
     estimate.update({name: float(values[0]) for name, values in
@@ -119,3 +120,30 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
         estimate=estimate, draws=pd.DataFrame(draws), intervals=intervals,
         seconds=time.perf_counter() - started,
     )
+
+
+def predicted_error_interval(law: str | Law, parameter_draws, n_params_b, visual_tokens,
+                             confidence: float = 0.95):
+    """Percentile interval of the law's predicted error at (N in billions, V) over bootstrap
+    parameter draws (rows in `law.parameter_names` order, e.g. `BootstrapResult.draws`): the
+    uncertainty of the fitted curve there, not the spread of a single measurement.
+
+    Returns (low, high) as floats for a scalar N and V, as arrays for arrays of them, and None
+    when there are no draws.
+    """
+    law = get_law(law)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    draws = np.asarray(parameter_draws, dtype=float)
+    if draws.size == 0:
+        return None
+    if draws.ndim != 2 or draws.shape[1] != len(law.parameter_names):
+        raise ValueError(
+            f"parameter draws of the {law.name} law must be rows of {len(law.parameter_names)} values "
+            f"({', '.join(law.parameter_names)}); got an array of shape {draws.shape}"
+        )
+    predicted = law.predict(draws, n_params_b, visual_tokens)  # (draws, *broadcast shape of N and V)
+    low, high = np.nanquantile(predicted, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+    if np.ndim(low) == 0:
+        return float(low), float(high)
+    return low, high

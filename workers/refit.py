@@ -4,6 +4,7 @@ suite and compressor (and all together), each skipped when its input has not cha
 import hashlib
 import json
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 
@@ -17,6 +18,8 @@ from webapp.registry.models import BenchmarkSuite
 from webapp.registry.services import measured_suite_scores_replace
 
 BOOTSTRAP_SEED = 0
+# Far finer than the draws' spread, and keeps 1000 draws of a 4-parameter law near 45 kB of JSON.
+DRAW_SIGNIFICANT_DIGITS = 8
 
 
 def measured_scores(suite: BenchmarkSuite) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -36,8 +39,17 @@ def fingerprint(points: pd.DataFrame, law: str) -> str:
         "bootstrap": [settings.FRONTIER_FIT_BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED],
         "query_tokens": settings.FRONTIER_FIT_QUERY_TOKENS,
         "flops_formula": fitting.FLOPS_FORMULA_VERSION,
+        # Part of what a row stores: rows from before the draws were kept do not match, so they are refitted.
+        "parameter_draws_digits": DRAW_SIGNIFICANT_DIGITS,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def parameter_draws(result: fitting.BootstrapResult) -> list[list[float]]:
+    """One row per valid resample, in the law's parameter order, rounded to keep the fit row small."""
+    rows = result.draws[list(result.law.parameter_names)].to_numpy(float)
+    rows = rows[np.isfinite(rows).all(axis=1)]  # JSON has no NaN
+    return [[float(f"{value:.{DRAW_SIGNIFICANT_DIGITS}g}") for value in row] for row in rows.tolist()]
 
 
 def scopes(points: pd.DataFrame):
@@ -66,12 +78,13 @@ def fit_scope(suite, scope, compressor_id, points, law) -> dict:
     summary = result.to_dict()
     intervals = {name: list(bounds) for name, bounds in json_safe(draws.intervals).items()}
     estimates = json_safe(draws.estimate)
+    draw_rows = parameter_draws(draws)
     for q in queries:
         decision_names = [name for name in estimates if name.endswith(f"(Q={q:g})")]
         scaling_law_fit_record(
             suite=suite, scope=scope, law=law, query_tokens=q, fingerprint=digest,
             compressor_id=compressor_id, params=summary["params"], intervals=intervals,
-            decisions={name: estimates[name] for name in decision_names},
+            decisions={name: estimates[name] for name in decision_names}, parameter_draws=draw_rows,
             sse=result.sse, rmse=result.rmse, r2=result.r2, mape=result.mape, loso_mape=result.loso_mape,
             active_bounds=result.active_bounds, warnings=result.warnings, residuals=summary["points"],
             n_points=len(points), seconds=result.seconds + draws.seconds,

@@ -192,6 +192,7 @@ def test_frontier_compressors_and_deploy_pages_from_the_papers_fit(logged_in_pag
     page.get_by_role("button", name="Recommend").click()
     expect(page.locator("#recommendation")).to_contain_text("N = 4 B, V = 4")
     expect(page.locator("#predicted-error")).to_contain_text("0.52")
+    expect(page.locator("#predicted-error")).to_contain_text(re.compile(r"95 % interval \[0\.5\d*, 0\.5\d*\]"))
     expect(page.locator("#runners-up tbody tr")).to_have_count(5)
     page.get_by_label("FLOPs budget").fill("1e6")
     page.get_by_role("button", name="Recommend").click()

@@ -1,9 +1,11 @@
-"""Bootstrap intervals: the paper's known intervals, determinism, exactness of the fast solver."""
+"""Bootstrap intervals: the paper's known intervals, determinism, exactness of the fast solver,
+and the predicted error's interval from stored parameter draws."""
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import least_squares
 
-from fitting import bootstrap, fit, paper_frame
+from fitting import bootstrap, fit, get_law, paper_frame, predicted_error_interval
 from fitting.points import points_from_frame
 from fitting.uncertainty import _resample_weights
 
@@ -49,8 +51,8 @@ def test_vectorised_refits_match_least_squares_per_resample():
     result = bootstrap(frame, n_resamples=8, seed=1)
     weights = _resample_weights(np.random.default_rng(1), points.n_params_b, 8, "points")
     full = fit(frame, leave_one_size_out=False)
-    for weight, (_, draw) in zip(weights, result.draws.iterrows()):
-        def residuals(x):
+    for weight, (_, draw) in zip(weights, result.draws.iterrows(), strict=True):
+        def residuals(x, weight=weight):
             return np.sqrt(weight) * (x[0] / (points.n_params_b ** x[1] * points.visual_tokens ** x[2]) + x[3] - points.error)
         upper = points.error[weight > 0].min()
         reference = least_squares(residuals, [full.params[k] for k in ("A", "alpha", "beta", "D")],
@@ -58,3 +60,56 @@ def test_vectorised_refits_match_least_squares_per_resample():
         ours = residuals(draw[["A", "alpha", "beta", "D"]].to_numpy(float))
         assert ours @ ours <= 2 * reference.cost * (1 + 1e-7)
         assert draw["alpha"] == pytest.approx(reference.x[1], abs=1e-4)
+
+
+# --- The predicted error's interval from parameter draws ---------------------------------------------
+
+
+def parameter_draws(result) -> np.ndarray:
+    return result.draws[list(result.law.parameter_names)].to_numpy()
+
+
+def test_predicted_error_interval_contains_the_fits_prediction_on_the_papers_data(paper_bootstrap):
+    full = fit(paper_frame(), leave_one_size_out=False)
+    for n_params_b, visual_tokens in [(0.5, 1), (1.8, 16), (4, 4), (7, 576), (14, 64)]:
+        low, high = predicted_error_interval("multiplicative", parameter_draws(paper_bootstrap), n_params_b,
+                                             visual_tokens)
+        predicted = float(full.predict(n_params_b, visual_tokens))
+        assert low < predicted < high and high - low < 0.02 * predicted, (n_params_b, visual_tokens)
+
+
+def test_predicted_error_interval_broadcasts_over_configurations(paper_bootstrap):
+    draws = parameter_draws(paper_bootstrap)
+    sizes, tokens = np.meshgrid([0.5, 4, 7], [1, 16, 64, 576])
+    low, high = predicted_error_interval("multiplicative", draws, sizes, tokens)
+    assert low.shape == high.shape == (4, 3)
+    assert (low[2, 1], high[2, 1]) == pytest.approx(predicted_error_interval("multiplicative", draws, 4, 64))
+    narrower = predicted_error_interval("multiplicative", draws, 4, 64, confidence=0.5)
+    assert low[2, 1] < narrower[0] < narrower[1] < high[2, 1]
+
+
+def synthetic_grid(sizes, tokens, seed: int) -> pd.DataFrame:
+    """Errors from the paper's multiplicative fit at every (N, V) of the grid, with seeded noise."""
+    truth = fit(paper_frame(), leave_one_size_out=False).params
+    n_params_b, visual_tokens = (grid.ravel() for grid in np.meshgrid(sizes, tokens))
+    noise = np.random.default_rng(seed).normal(0, 0.005, n_params_b.size)
+    error = get_law("multiplicative").predict(truth, n_params_b, visual_tokens) + noise
+    return pd.DataFrame({"llm_params_b": n_params_b, "visual_tokens": visual_tokens, "error": error})
+
+
+def test_predicted_error_interval_narrows_with_more_data():
+    widths = []
+    for sizes, tokens in [((0.5, 2, 7), (1, 16, 576)), (np.geomspace(0.5, 7, 6), np.geomspace(1, 576, 8))]:
+        result = bootstrap(synthetic_grid(sizes, tokens, seed=0), n_resamples=400, seed=0)
+        low, high = predicted_error_interval("multiplicative", parameter_draws(result), 4, 16)
+        widths.append(high - low)
+    nine_points, forty_eight_points = widths
+    assert nine_points > 2 * forty_eight_points > 0
+
+
+def test_predicted_error_interval_is_none_without_draws_and_refuses_misshapen_ones():
+    assert predicted_error_interval("multiplicative", [], 4, 16) is None
+    with pytest.raises(ValueError, match=r"rows of 4 values \(A, alpha, beta, D\); got an array of shape \(2, 3\)"):
+        predicted_error_interval("multiplicative", [[0.6, 0.07, 0.015]] * 2, 4, 16)
+    with pytest.raises(ValueError, match="confidence must lie strictly between 0 and 1"):
+        predicted_error_interval("multiplicative", [[0.6, 0.07, 0.015, 0.0]], 4, 16, confidence=95)

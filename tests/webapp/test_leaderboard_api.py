@@ -427,12 +427,24 @@ def test_deploy_recommends_the_law_optimum_within_the_flops_budget(paper):
     best = body["recommended"]
     assert (best["n_params_b"], best["visual_tokens"]) == (expected.n_params_b, expected.visual_tokens)
     assert best["predicted_error"] == pytest.approx(expected.predicted_error) and best["flops"] <= budget
-    assert best["error_interval"] is None and "no bootstrap interval" in best["interval_note"]
     assert best["parameter_intervals"]["alpha"] is not None
     runners_up = body["runners_up"]
     assert len(runners_up) == 5 and all(r["flops"] <= budget for r in runners_up)
     errors = [best["predicted_error"]] + [r["predicted_error"] for r in runners_up]
     assert errors == sorted(errors)
+    fit = ScalingLawFit.objects.get(pk=best["fit_id"])
+    assert np.shape(fit.parameter_draws) == (100, 4)  # every resample of the paper's 28 points identifies the law
+    for config in [best, *runners_up]:
+        assert_error_interval_around_the_prediction(config)
+    draws = np.array(fit.parameter_draws)
+    predicted = fitting.get_law("multiplicative").predict(draws, best["n_params_b"], best["visual_tokens"])
+    assert best["error_interval"] == pytest.approx(list(np.quantile(predicted, [0.025, 0.975])))
+
+
+def assert_error_interval_around_the_prediction(config):
+    low, high = config["error_interval"]
+    assert np.isfinite([low, high]).all() and config["interval_note"] is None
+    assert low <= config["predicted_error"] <= high and high - low < 0.1 * config["predicted_error"], config
 
 
 def body_fit_params(body) -> dict:
@@ -440,9 +452,11 @@ def body_fit_params(body) -> dict:
 
 
 def test_deploy_by_latency_picks_among_measured_configurations_under_the_budget(synthetic, avgpool):
+    noise = iter(np.random.default_rng(0).normal(0, 0.005, 12))  # measured errors scatter around the law
     for n in (1_000_000, 4_000_000, 16_000_000):
         for v in (1, 4, 16, 64):
-            measured_checkpoint(synthetic, avgpool, n, v, latency_s=n / 1e6 * (1 + v / 16) / 100)
+            measured_checkpoint(synthetic, avgpool, n, v, law_error(n, v) + next(noise),
+                                latency_s=n / 1e6 * (1 + v / 16) / 100)
     refit_all()
     body = APIClient().get("/api/v1/deploy/", {"suite": "synthetic", "budget_latency_ms": 100}).json()
     fit = ScalingLawFit.objects.get(pk=body["recommended"]["fit_id"])
@@ -454,9 +468,29 @@ def test_deploy_by_latency_picks_among_measured_configurations_under_the_budget(
     assert (recommended["n_params_b"] * 1000, recommended["visual_tokens"]) == pytest.approx(best)
     assert recommended["latency_ms"] <= 100 and recommended["checkpoint"]["name"]
     assert all(r["latency_ms"] <= 100 for r in body["runners_up"])
+    for config in [recommended, *body["runners_up"]]:
+        assert_error_interval_around_the_prediction(config)
 
     too_tight = APIClient().get("/api/v1/deploy/", {"suite": "synthetic", "budget_latency_ms": 1})
     assert too_tight.status_code == 400 and "fastest allowed one takes 10.6 ms" in too_tight.json()["detail"]
+
+
+def test_a_fit_stored_before_draws_were_kept_has_no_interval_until_a_refit(paper):
+    # Such a row has no draws, and its fingerprint predates the one that stores them.
+    ScalingLawFit.objects.update(parameter_draws=[], fingerprint="stored-before-parameter-draws")
+    params = {"suite": "reasoning", "budget_flops": 5e11, "q": 50}
+
+    before = APIClient().get("/api/v1/deploy/", params).json()
+    for config in [before["recommended"], *before["runners_up"]]:
+        assert config["error_interval"] is None
+        assert f"fit #{config['fit_id']} has no stored bootstrap draws" in config["interval_note"]
+        assert "refit to get an interval" in config["interval_note"]
+    assert before["recommended"]["parameter_intervals"]["alpha"] is not None
+
+    refit_all()
+    after = APIClient().get("/api/v1/deploy/", params).json()
+    assert after["recommended"]["fit_id"] != before["recommended"]["fit_id"]
+    assert_error_interval_around_the_prediction(after["recommended"])
 
 
 @pytest.mark.parametrize("params, status, message", [

@@ -228,10 +228,13 @@ def test_deploy_page_gives_the_apis_recommendation_and_runners_up(paper):
     best = api["recommended"]
     recommendation = " ".join(re.search(r'id="recommendation"[^>]*>(.*?)</p>', page.content.decode(), re.S).group(1).split())
     assert recommendation.startswith(f"N = <strong>{best['n_params_b']:.3g} B</strong>, V = <strong>{best['visual_tokens']:.3g}</strong>")
-    assert f"{best['predicted_error']:.4g}" in text_of(page)
+    low, high = best["error_interval"]
+    assert f"{best['predicted_error']:.4g} (95 % interval [{low:.4g}, {high:.4g}])" in text_of(page)
     runners_up = re.findall(r'<tr class="runner-up">(.*?)</tr>', page.content.decode(), re.S)
     assert len(runners_up) == len(api["runners_up"]) == 5
-    assert all(f"{config['predicted_error']:.4g}" in row for config, row in zip(api["runners_up"], runners_up, strict=True))
+    for config, row in zip(api["runners_up"], runners_up, strict=True):
+        low, high = config["error_interval"]
+        assert f"{config['predicted_error']:.4g}" in row and f"[{low:.4g}, {high:.4g}]" in row
 
 
 @pytest.mark.parametrize("params, status, message", [

@@ -19,6 +19,11 @@ class ScalingLawFit(models.Model):
     params = models.JSONField()
     intervals = models.JSONField(default=dict, help_text="95 % bootstrap intervals: parameters and decisions.")
     decisions = models.JSONField(default=dict, help_text="V*(Q) and other derived choices.")
+    parameter_draws = models.JSONField(
+        default=list, blank=True,
+        help_text="Bootstrap parameter draws: one row per valid resample, columns in the law's parameter order. "
+                  "Empty for fits stored before draws were kept.",
+    )
     sse = models.FloatField()
     rmse = models.FloatField()
     r2 = models.FloatField()

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.utils import timezone
 
+import fitting
+
 from webapp.fits.models import ScalingLawFit
 from webapp.jobs.models import Job
 from webapp.jobs.services import job_submit
@@ -18,9 +20,18 @@ def refit_request() -> Job:
     )
 
 
-def scaling_law_fit_record(**fields) -> ScalingLawFit:
+def scaling_law_fit_record(*, parameter_draws=(), **fields) -> ScalingLawFit:
     """Store a fit. When the input returns to an earlier state (e.g. a checkpoint deleted again),
-    the existing row of that input becomes the latest one again instead of a duplicate."""
+    the existing row of that input becomes the latest one again instead of a duplicate.
+
+    `parameter_draws` are the bootstrap's parameter rows in the law's parameter order; they let a
+    reader compute the predicted error's interval at any configuration."""
+    names = fitting.get_law(fields["law"]).parameter_names
+    misshapen = [index for index, row in enumerate(parameter_draws) if len(row) != len(names)]
+    if misshapen:
+        raise ValueError(f"parameter draws of the {fields['law']} law need {len(names)} values per row "
+                         f"({', '.join(names)}); rows {misshapen[:10]} differ")
+    fields["parameter_draws"] = [list(row) for row in parameter_draws]
     fit, created = ScalingLawFit.objects.get_or_create(
         suite=fields.pop("suite"), scope=fields.pop("scope"), law=fields.pop("law"),
         query_tokens=fields.pop("query_tokens"), fingerprint=fields.pop("fingerprint"), defaults=fields,

@@ -19,7 +19,6 @@ from django.db.models.functions import Cast
 
 import fitting
 from fitting.fit import json_safe
-from fitting.uncertainty import budget_label
 from webapp.fits.models import ScalingLawFit
 from webapp.leaderboard.models import DataVersion
 from webapp.registry.models import (
@@ -394,14 +393,15 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
 
 
 def latest_fits(suite: BenchmarkSuite, *, scope: str | None = None, laws=None) -> list[ScalingLawFit]:
-    """The current fit per (scope, law, Q) of a suite, in one query (older rows are history)."""
+    """The current fit per (scope, law, Q) of a suite, in one query (older rows are history),
+    without the bootstrap draws (tens of kB per row; the deploy answer reads the few it needs)."""
     newest = ScalingLawFit.objects.filter(suite=suite)
     if scope is not None:
         newest = newest.filter(scope=scope)
     if laws is not None:
         newest = newest.filter(law__in=laws)
     ids = newest.values("scope", "law", "query_tokens").annotate(newest=Max("id")).values("newest")
-    fits = ScalingLawFit.objects.filter(id__in=ids).select_related("compressor")
+    fits = ScalingLawFit.objects.filter(id__in=ids).select_related("compressor").defer("parameter_draws")
     return list(fits.order_by("scope", "law", "query_tokens"))
 
 
@@ -565,16 +565,30 @@ def _scope_matches(scope: str, wanted: tuple[str, ...]) -> bool:
     return not wanted or any(scope == name or scope.split("/")[0] == name for name in wanted)
 
 
-def _config(fit: ScalingLawFit, n_b: float, tokens: float, predicted: float, cost: Cost, *, interval=None,
-            interval_note: str | None = None) -> dict:
+def _config(fit: ScalingLawFit, n_b: float, tokens: float, predicted: float, cost: Cost) -> dict:
     return {
         "n_params_b": float(n_b), "visual_tokens": float(tokens),
         "compressor": fit.compressor.method if fit.compressor else None,
         "compressor_version": fit.compressor.version if fit.compressor else None,
         "fit_scope": fit.scope, "fit_id": fit.pk, "predicted_error": float(predicted),
-        "error_interval": interval, "interval_note": interval_note,
         "flops": float(cost.flops(n_b, tokens)),
     }
+
+
+def _with_error_intervals(configs: list[dict], law: str) -> None:
+    """Give each configuration the 95 % bootstrap interval of its predicted error, from its fit's
+    stored parameter draws (read in one query, only for the configurations answered), or a note
+    saying why there is none."""
+    stored = ScalingLawFit.objects.filter(pk__in={config["fit_id"] for config in configs})
+    draws = {pk: np.asarray(rows, dtype=float) for pk, rows in stored.values_list("pk", "parameter_draws")}
+    for config in configs:
+        interval = fitting.predicted_error_interval(law, draws[config["fit_id"]], config["n_params_b"],
+                                                    config["visual_tokens"])
+        config["error_interval"] = list(interval) if interval else None
+        config["interval_note"] = None if interval else (
+            f"fit #{config['fit_id']} has no stored bootstrap draws (fits stored before draws were kept have "
+            "none): refit to get an interval of the predicted error"
+        )
 
 
 def deploy_recommendation(user, query: DeployQuery) -> dict:
@@ -636,13 +650,7 @@ def _deploy_by_flops(user, suite, query: DeployQuery, fits: dict[str, ScalingLaw
         allocation = fitting.optimal_allocation(fit.law, fit.params, query.budget_flops, space)
         best.append((allocation.predicted_error, fit, allocation))
     predicted_error, fit, allocation = min(best, key=lambda item: item[0])
-    label = budget_label("error*", query.budget_flops, cost.query_tokens)
-    interval = fit.intervals.get(label) if fit.query_tokens == cost.query_tokens else None
-    recommended = _config(
-        fit, allocation.n_params_b, allocation.visual_tokens, predicted_error, cost, interval=interval,
-        interval_note=None if interval else
-        "no bootstrap interval of the predicted error is stored for this budget; see the parameter intervals",
-    )
+    recommended = _config(fit, allocation.n_params_b, allocation.visual_tokens, predicted_error, cost)
     recommended["parameter_intervals"] = {name: fit.intervals.get(name) for name in fit.params}
 
     # Runners-up: every other allowed configuration within budget, ranked by predicted error.
@@ -657,6 +665,7 @@ def _deploy_by_flops(user, suite, query: DeployQuery, fits: dict[str, ScalingLaw
         _config(other, n, v, p, cost) for p, other, n, v in ranked
         if not (other is fit and n == allocation.n_params_b and v == allocation.visual_tokens)
     ][:RUNNERS_UP]
+    _with_error_intervals([recommended, *runners_up], query.law)
     return json_safe({
         "suite": suite.name, **cost.as_dict(), "law": query.law, "budget_flops": query.budget_flops,
         "allowed": {"n_params_b": list(n_options), "visual_tokens": list(token_options),
@@ -713,7 +722,7 @@ def _deploy_by_latency(user, suite, query: DeployQuery, fits: dict[str, ScalingL
             f"{fastest['latency_ms']:.1f} ms ({fastest['checkpoint']['name']})."
         )
     recommended, runners_up = feasible[0], feasible[1:1 + RUNNERS_UP]
-    recommended["interval_note"] = "no bootstrap interval of the predicted error is stored for a latency budget"
+    _with_error_intervals([recommended, *runners_up], query.law)
     return json_safe({
         "suite": suite.name, **query.cost.as_dict(), "law": query.law, "budget_latency_ms": query.budget_latency_ms,
         "allowed": {"n_params_b": list(query.n_options_b), "visual_tokens": list(query.token_options),
