@@ -13,6 +13,7 @@ the keyword arguments ``cls_attention`` (B, N) and ``patch_keys`` (B, N, C).
 Widths follow the vision width C: the real models use C = 1024 and multi-level width 4C = 4096;
 tiny test models scale everything with their own C. ``tokens`` (V) is fixed at construction and
 validated there: an unsupported V raises a ValueError naming the method, V and the allowed values.
+The methods and the V each supports are in ``evaluation.vlm_spec``, readable without torch.
 """
 
 import math
@@ -21,6 +22,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .vlm_spec import MQT_DEFAULT_MAX_QUERIES, check_method, check_tokens
 
 
 class MlpProjector(nn.Sequential):
@@ -45,11 +48,6 @@ class MultiLevelKeyValueProjector(nn.Sequential):
 def region_side_for(tokens: int, grid_side: int) -> int:
     """Side s of the square patch region each of the V tokens covers (V = (g / s)^2)."""
     return grid_side // math.isqrt(tokens)
-
-
-def square_region_token_counts(grid_side: int) -> tuple[int, ...]:
-    """V values whose tokens each cover an s x s region tiling the g x g grid: (g / s)^2 for s | g."""
-    return tuple(sorted((grid_side // side) ** 2 for side in range(1, grid_side + 1) if grid_side % side == 0))
 
 
 def to_grid(tokens: torch.Tensor) -> torch.Tensor:
@@ -100,10 +98,6 @@ class Compressor(nn.Module):
         check_tokens(self.method, tokens, grid_side, **token_params)
         self._tokens = tokens
         self.grid_side = grid_side
-
-    @classmethod
-    def allowed_tokens(cls, grid_side: int, **params) -> tuple[int, ...]:
-        return square_region_token_counts(grid_side)
 
     @property
     def tokens(self) -> int:
@@ -263,10 +257,6 @@ class PruMerge(Compressor):
         self.num_neighbours = num_neighbours
         self.projector = MlpProjector(vision_width, llm_width)
 
-    @classmethod
-    def allowed_tokens(cls, grid_side: int, **params) -> tuple[int, ...]:
-        return tuple(range(1, grid_side**2 + 1))
-
     def forward(self, patch_feats, multi_level_feats=None, query_emb=None, *, cls_attention=None, patch_keys=None):
         count = patch_feats.shape[1]
         kept_count = self.tokens - 1
@@ -305,7 +295,7 @@ class MatryoshkaQueryTransformer(Compressor):
         llm_width: int,
         grid_side: int = 24,
         num_heads: int = 8,
-        max_queries: int = 256,
+        max_queries: int = MQT_DEFAULT_MAX_QUERIES,
     ):
         super().__init__(tokens, grid_side, max_queries=max_queries)
         self.max_queries = max_queries
@@ -315,10 +305,6 @@ class MatryoshkaQueryTransformer(Compressor):
         self.attention = nn.MultiheadAttention(vision_width, num_heads, batch_first=True)
         self.output_norm = nn.LayerNorm(vision_width)
         self.projector = MlpProjector(vision_width, llm_width)
-
-    @classmethod
-    def allowed_tokens(cls, grid_side: int, max_queries: int = 256, **params) -> tuple[int, ...]:
-        return tuple(range(1, max_queries + 1))
 
     def forward(self, patch_feats, multi_level_feats=None, query_emb=None, *, cls_attention=None, patch_keys=None):
         batch, _, width = patch_feats.shape
@@ -340,25 +326,8 @@ COMPRESSORS: dict[str, type[Compressor]] = {
 
 
 def compressor_class(method: str) -> type[Compressor]:
-    try:
-        return COMPRESSORS[method]
-    except KeyError:
-        raise ValueError(f"unknown compressor method {method!r}; known: {', '.join(COMPRESSORS)}") from None
-
-
-def describe_allowed(values: tuple[int, ...]) -> str:
-    is_range = len(values) > 2 and values == tuple(range(values[0], values[-1] + 1))
-    return f"{values[0]}..{values[-1]}" if is_range else ", ".join(map(str, values))
-
-
-def check_tokens(method: str, tokens: int, grid_side: int, **params) -> None:
-    """Raise a ValueError naming the method, V and the allowed values when V is unsupported."""
-    allowed = compressor_class(method).allowed_tokens(grid_side, **params)
-    if tokens not in allowed:
-        raise ValueError(
-            f"compressor {method!r} does not support V={tokens} visual tokens on a {grid_side}x{grid_side} "
-            f"patch grid; allowed values: {describe_allowed(allowed)}"
-        )
+    check_method(method)
+    return COMPRESSORS[method]
 
 
 def build_compressor(

@@ -26,6 +26,7 @@ from transformers.configuration_utils import SubConfigSpec
 
 from .compressors import MatryoshkaQueryTransformer, build_compressor, check_tokens
 from .flops import count_parameters
+from .vlm_spec import IMAGE_TOKEN  # noqa: F401  (loading and tiny import it from here)
 
 CLIP_VIT_L14_336 = {
     "hidden_size": 1024,
@@ -37,7 +38,6 @@ CLIP_VIT_L14_336 = {
     "projection_dim": 768,
 }
 MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]
-IMAGE_TOKEN = "<image>"
 
 
 class FrontierVLMConfig(PreTrainedConfig):

@@ -18,6 +18,7 @@ from transformers import CLIPImageProcessorPil, CLIPVisionModel, PreTrainedToken
 
 from .modeling import IMAGE_TOKEN, FrontierVLM, FrontierVLMConfig
 from .synthetic import SYNTHETIC_TASKS, synthetic_examples
+from .vlm_spec import LLM_FAMILIES, TINY_IMAGE_SIZE, TINY_MULTI_LEVEL_LAYERS, TINY_VISION
 
 PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN, IMAGE_TOKEN)
@@ -30,21 +31,7 @@ black white orange purple brown gray pink large small big one two three four fiv
 zero square circle triangle line dot
 """.split()
 
-TINY_IMAGE_SIZE = 96
-TINY_PATCH_SIZE = 4
-TINY_VISION = {
-    "model_type": "clip_vision_model",
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 5,
-    "num_attention_heads": 4,
-    "image_size": TINY_IMAGE_SIZE,
-    "patch_size": TINY_PATCH_SIZE,
-}
-# Same relative depths as ViT-L's [12, 16, 22, 23] (the last one is layer -2).
-TINY_MULTI_LEVEL_LAYERS = [1, 2, 3, 4]
 CALIBRATION_IMAGES_PER_TASK = 16  # from a "calibration" split, disjoint from train and test
-LLM_FAMILIES = ("qwen2", "llama")
 
 
 def build_tiny_tokenizer() -> PreTrainedTokenizerFast:

@@ -7,7 +7,8 @@ train split, and writes ``output_dir/checkpoint`` (safetensors, tokenizer, image
 frozen; stage 2 also fine-tunes the LLM. The vision tower is always frozen.
 
 Everything in the config is checked by ``validate_config`` before anything runs; all problems are
-reported at once in one ``TrainingConfigError``.
+reported at once in one ``TrainingConfigError``. The config and the checks that need no tensors live
+in ``evaluation.training_config`` (no torch), which the web side runs in its own process.
 
 Resuming: every ``save_every`` steps (and before stopping or finishing) the loop writes
 ``output_dir/state/step-NNNNNN/`` into a temporary folder and renames it, so a killed process leaves
@@ -30,7 +31,6 @@ cheaper; encoding time counts as compute, image preprocessing as data.
 
 import dataclasses
 import json
-import math
 import random
 import shutil
 import time
@@ -41,40 +41,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoTokenizer, get_scheduler
+from transformers import AutoTokenizer, get_scheduler
 
-from .compressors import check_tokens
-from .loading import checkpoint_model_type, load_image_processor
-from .modeling import FrontierVLM, FrontierVLMConfig, VisionFeatures
-from .synthetic import SYNTHETIC_TASKS
-from .tiny import LLM_FAMILIES, TINY_IMAGE_SIZE, TINY_PATCH_SIZE, TINY_VISION, build_tiny_vlm, tiny_image_processor
-from .training_data import (
-    Collator,
-    TrainingDataError,
-    TrainingExample,
-    load_llava_dataset,
-    synthetic_task,
-    synthetic_training_examples,
-)
+from .loading import load_image_processor
+from .modeling import IMAGE_TOKEN, FrontierVLM, FrontierVLMConfig, VisionFeatures
+from .tiny import build_tiny_vlm, tiny_image_processor
+from .training_config import TinyModelSpec  # noqa: F401  (re-exported: callers build configs from here)
+from .training_config import TrainingConfig, TrainingConfigError, config_problems, load_examples
+from .training_data import TrainingExample
 
-LR_SCHEDULES = ("cosine", "linear")
-PRECISIONS = ("auto", "fp32", "bf16")
 STATE_DIR = "state"
 CHECKPOINT_DIR = "checkpoint"
 STATE_PREFIX = "step-"
 FEATURE_CACHE_MAX_BYTES = 2 * 1024**3
 ENCODE_CHUNK = 64  # images per encoder call while filling the feature cache
+IGNORE_INDEX = -100  # label of positions left out of the loss (transformers' convention)
 
 ProgressCallback = Callable[[int, int, float], None]
 StopCallback = Callable[[], bool]
-
-
-class TrainingConfigError(ValueError):
-    """The training config cannot run; ``problems`` lists every reason, the message joins them."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid training config: " + "; ".join(problems))
 
 
 class TrainingCancelled(Exception):
@@ -85,76 +69,6 @@ class TrainingCancelled(Exception):
     def __init__(self, step: int, total: int):
         self.step = step
         super().__init__(f"training stopped at step {step} of {total}; run again with the same output folder to resume")
-
-
-@dataclass
-class TinyModelSpec:
-    """A random-init tiny model (``evaluation.tiny.build_tiny_vlm``) as the starting point."""
-
-    llm_hidden: int = 64
-    llm_layers: int = 2
-    llm_family: str = "qwen2"
-    seed: int = 0
-
-
-@dataclass
-class TrainingConfig:
-    """Exactly one of ``base_checkpoint`` / ``tiny_model`` and one of ``max_steps`` / ``epochs``.
-
-    ``base_checkpoint``: a FrontierVLM folder; its compressor is kept when method and V match,
-    otherwise a fresh one is initialised. ``compressor_from``: a FrontierVLM folder whose compressor
-    (same method and V, same widths) initialises this one, e.g. stage 2 after a stage-1 run.
-    ``dataset``: ``"synthetic:shapes"`` / ``"synthetic:glyphs"`` (train split) or a LLaVA-format JSON
-    file with images under ``image_folder``. ``batch_size`` is per micro-batch; one step consumes
-    ``batch_size * gradient_accumulation`` examples. ``save_every`` = 0 saves only when stopping.
-    """
-
-    compressor: str = "avgpool"
-    tokens: int = 16
-    stage: int = 1
-    base_checkpoint: str | None = None
-    tiny_model: TinyModelSpec | None = None
-    compressor_from: str | None = None
-    dataset: str = "synthetic:shapes"
-    image_folder: str | None = None
-    synthetic_count: int | None = None  # None: the whole train split
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    batch_size: int = 16
-    gradient_accumulation: int = 1
-    max_steps: int | None = None
-    epochs: float | None = None
-    warmup_steps: int = 0
-    lr_schedule: str = "cosine"
-    seed: int = 0
-    precision: str = "auto"
-    save_every: int = 0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainingConfig":
-        values = dict(values)
-        if isinstance(values.get("tiny_model"), dict):
-            values["tiny_model"] = TinyModelSpec(**values["tiny_model"])
-        return cls(**values)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> "TrainingConfig":
-        return cls.from_dict(json.loads(text))
-
-    def examples_per_step(self) -> int:
-        return self.batch_size * self.gradient_accumulation
-
-    def total_steps(self, dataset_size: int) -> int:
-        if self.max_steps is not None:
-            return self.max_steps
-        return math.ceil(self.epochs * dataset_size / self.examples_per_step())
 
 
 @dataclass
@@ -175,118 +89,9 @@ class TrainingResult:
         return dataclasses.asdict(self)
 
 
-def _frontier_config(path: str, role: str, problems: list[str]) -> FrontierVLMConfig | None:
-    """The FrontierVLM config of a checkpoint folder, or None after recording why it is unusable."""
-    try:
-        model_type = checkpoint_model_type(path)
-    except FileNotFoundError as error:
-        problems.append(f"{role}: {error}")
-        return None
-    if model_type != FrontierVLMConfig.model_type:
-        problems.append(f"{role} {path} is a {model_type!r} checkpoint; training needs a frontier_vlm checkpoint")
-        return None
-    try:
-        return AutoConfig.from_pretrained(path)
-    except ValueError as error:
-        problems.append(f"{role} {path}: {error}")
-        return None
-
-
-def _base_widths(config: TrainingConfig, problems: list[str]) -> tuple[int, int, int, int] | None:
-    """(vision width, multi-level width, LLM width, patch grid side) of the model training starts from."""
-    if config.tiny_model is not None:
-        vision = TINY_VISION["hidden_size"]
-        return vision, vision * 4, config.tiny_model.llm_hidden, TINY_IMAGE_SIZE // TINY_PATCH_SIZE
-    base = _frontier_config(config.base_checkpoint, "base_checkpoint", problems)
-    if base is None:
-        return None
-    vision = base.vision_config.hidden_size
-    return vision, vision * len(base.multi_level_layers), base.text_config.hidden_size, base.patch_grid_side
-
-
-def _check_compressor_source(config: TrainingConfig, widths: tuple[int, int, int, int], problems: list[str]) -> None:
-    source = _frontier_config(config.compressor_from, "compressor_from", problems)
-    if source is None:
-        return
-    if (source.compressor_method, source.visual_tokens) != (config.compressor, config.tokens):
-        problems.append(
-            f"compressor_from {config.compressor_from} holds a {source.compressor_method} V={source.visual_tokens} "
-            f"compressor, the config trains {config.compressor} V={config.tokens}"
-        )
-    vision, multi_level, llm, _ = widths
-    source_vision = source.vision_config.hidden_size
-    source_multi_level = source_vision * len(source.multi_level_layers)
-    if (source_vision, source_multi_level) != (vision, multi_level):
-        problems.append(
-            f"encoder width mismatch: the compressor of {config.compressor_from} reads vision features of width "
-            f"{source_vision} (multi-level {source_multi_level}), the vision encoder gives {vision} (multi-level {multi_level})"
-        )
-    if source.text_config.hidden_size != llm:
-        problems.append(
-            f"LLM width mismatch: the compressor of {config.compressor_from} outputs width "
-            f"{source.text_config.hidden_size}, the LLM has hidden size {llm}"
-        )
-
-
-def _check_numbers(config: TrainingConfig, problems: list[str]) -> None:
-    positive = {
-        "batch_size": config.batch_size,
-        "gradient_accumulation": config.gradient_accumulation,
-        "learning_rate": config.learning_rate,
-        "max_grad_norm": config.max_grad_norm,
-    }
-    problems += [f"{name} must be > 0, got {value}" for name, value in positive.items() if not value > 0]
-    if (config.max_steps is None) == (config.epochs is None):
-        problems.append("give exactly one of max_steps and epochs")
-    elif config.max_steps is not None and config.max_steps <= 0:
-        problems.append(f"max_steps must be > 0, got {config.max_steps}")
-    elif config.epochs is not None and not config.epochs > 0:
-        problems.append(f"epochs must be > 0, got {config.epochs}")
-    for name in ("warmup_steps", "save_every", "weight_decay"):
-        if getattr(config, name) < 0:
-            problems.append(f"{name} must be >= 0, got {getattr(config, name)}")
-    if config.synthetic_count is not None and config.synthetic_count <= 0:
-        problems.append(f"synthetic_count must be > 0, got {config.synthetic_count}")
-    if config.stage not in (1, 2):
-        problems.append(f"stage must be 1 (compressor only) or 2 (compressor + LLM), got {config.stage}")
-    if config.lr_schedule not in LR_SCHEDULES:
-        problems.append(f"unknown lr_schedule {config.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-    if config.precision not in PRECISIONS:
-        problems.append(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
-
-
-def _check_model(config: TrainingConfig, problems: list[str]) -> None:
-    if (config.base_checkpoint is None) == (config.tiny_model is None):
-        problems.append("give exactly one of base_checkpoint and tiny_model")
-        return
-    if config.tiny_model is not None and config.tiny_model.llm_family not in LLM_FAMILIES:
-        problems.append(f"unknown tiny_model.llm_family {config.tiny_model.llm_family!r}; choose one of {LLM_FAMILIES}")
-    widths = _base_widths(config, problems)
-    if widths is None:
-        return
-    try:
-        check_tokens(config.compressor, config.tokens, widths[3])
-    except ValueError as error:  # unknown method or unsupported V, with the allowed values
-        problems.append(str(error))
-        return
-    if config.compressor_from is not None:
-        _check_compressor_source(config, widths, problems)
-
-
-def _check_dataset(config: TrainingConfig, problems: list[str]) -> list[TrainingExample] | None:
-    try:
-        return load_examples(config)
-    except TrainingDataError as error:
-        problems.append(str(error))
-        return None
-
-
 def validate_config(config: TrainingConfig, device: torch.device | None = None) -> list[TrainingExample]:
     """Check everything before training; returns the dataset's examples, raises ``TrainingConfigError``."""
-    problems: list[str] = []
-    _check_numbers(config, problems)
-    _check_model(config, problems)
-    examples = _check_dataset(config, problems)
+    problems = config_problems(config)
     if (
         config.precision == "bf16"
         and device is not None
@@ -295,21 +100,7 @@ def validate_config(config: TrainingConfig, device: torch.device | None = None) 
         problems.append(f"precision bf16 needs a CUDA device with bfloat16 support, got {device}; use fp32 or auto")
     if problems:
         raise TrainingConfigError(problems)
-    return examples
-
-
-def load_examples(config: TrainingConfig) -> list[TrainingExample]:
-    task = synthetic_task(config.dataset)
-    if task is not None:
-        return synthetic_training_examples(task, seed=config.seed, count=config.synthetic_count)
-    if not config.dataset.endswith(".json"):
-        raise TrainingDataError(
-            f"dataset must be synthetic:<task> ({', '.join(SYNTHETIC_TASKS)}) or a LLaVA-format .json file, "
-            f"got {config.dataset!r}"
-        )
-    if config.image_folder is None or not Path(config.image_folder).is_dir():
-        raise TrainingDataError(f"dataset {config.dataset} needs an existing image_folder, got {config.image_folder!r}")
-    return load_llava_dataset(config.dataset, config.image_folder)
+    return load_examples(config)
 
 
 def build_model(config: TrainingConfig):
@@ -366,6 +157,67 @@ class DataCursor:
             indices += taken
             self.index += len(taken)
         return indices
+
+
+class Collator:
+    """Turns examples into a right-padded model batch (image placeholders expanded, answer-only labels).
+
+    A sequence is the plain-text prompt format of ``evaluation.tiny``: ``human ids + answer ids + </s>``
+    per turn, with the ``<image>`` marker expanded to V image placeholders. Only answer tokens and their
+    ``</s>`` carry labels (``IGNORE_INDEX`` elsewhere), so the model learns to answer and to stop,
+    exactly as ``runner.generate`` then reads it.
+    """
+
+    def __init__(self, tokenizer, image_processor, image_token_id: int, visual_tokens: int, uses_query: bool):
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.image_token_id = image_token_id
+        self.visual_tokens = visual_tokens
+        self.uses_query = uses_query
+
+    def _ids(self, text: str, special_tokens: bool = False) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=special_tokens).input_ids
+
+    def encode(self, example: TrainingExample) -> tuple[list[int], list[int]]:
+        """(input_ids, labels) of one example."""
+        input_ids, labels = [], []
+        for turn, (question, answer) in enumerate(example.turns):
+            if turn == 0 and IMAGE_TOKEN not in question:
+                question = f"{IMAGE_TOKEN}\n{question}"
+            question_ids = self._ids(question, special_tokens=turn == 0)  # the prompt as the runner encodes it
+            if turn == 0:
+                position = question_ids.index(self.image_token_id)
+                question_ids[position : position + 1] = [self.image_token_id] * self.visual_tokens
+            answer_ids = [*self._ids(answer), self.tokenizer.eos_token_id]
+            input_ids += question_ids + answer_ids
+            labels += [IGNORE_INDEX] * len(question_ids) + answer_ids
+        return input_ids, labels
+
+    def _padded(self, sequences: list[list[int]], fill: int) -> torch.Tensor:
+        width = max(len(sequence) for sequence in sequences)
+        return torch.tensor([sequence + [fill] * (width - len(sequence)) for sequence in sequences])
+
+    def pixel_values(self, examples: list[TrainingExample]) -> torch.Tensor:
+        return self.image_processor(images=[example.load_image() for example in examples], return_tensors="pt")[
+            "pixel_values"
+        ]
+
+    def __call__(self, examples: list[TrainingExample], pixels: bool = True) -> dict[str, torch.Tensor]:
+        """The batch; ``pixels=False`` leaves the images out (their encoder features are cached)."""
+        encoded = [self.encode(example) for example in examples]
+        input_ids = [ids for ids, _ in encoded]
+        batch = {
+            "input_ids": self._padded(input_ids, self.tokenizer.pad_token_id),
+            "attention_mask": self._padded([[1] * len(ids) for ids in input_ids], 0),
+            "labels": self._padded([labels for _, labels in encoded], IGNORE_INDEX),
+        }
+        if pixels:
+            batch["pixel_values"] = self.pixel_values(examples)
+        if self.uses_query:
+            queries = [self._ids(example.query, special_tokens=True) for example in examples]
+            batch["query_input_ids"] = self._padded(queries, self.tokenizer.pad_token_id)
+            batch["query_attention_mask"] = self._padded([[1] * len(ids) for ids in queries], 0)
+        return batch
 
 
 def loss_from_features(model: FrontierVLM, batch: dict[str, torch.Tensor], features: VisionFeatures) -> torch.Tensor:

@@ -7,24 +7,21 @@ A LLaVA-format dataset is a JSON list of records::
 
 with image paths relative to an image folder. Conversations alternate human / gpt turns; the
 ``<image>`` marker appears once, in the first human turn (it is prepended when missing, as
-``VLMRunner`` does at inference). A sequence is the plain-text prompt format of ``evaluation.tiny``:
-``human ids + answer ids + </s>`` per turn, with the marker expanded to V image placeholders. Only
-answer tokens and their ``</s>`` carry labels (-100 elsewhere), so the model learns to answer and to
-stop, exactly as ``runner.generate`` then reads it.
+``VLMRunner`` does at inference). ``evaluation.training.Collator`` turns examples into batches.
+
+No torch here: the web side checks a dataset (records well-formed, every image present) in-process.
 """
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from PIL import Image
 
-from .modeling import IMAGE_TOKEN
 from .synthetic import SYNTHETIC_TASKS, synthetic_examples
+from .vlm_spec import IMAGE_TOKEN
 
 SYNTHETIC_PREFIX = "synthetic:"
-IGNORE_INDEX = -100  # label of positions left out of the loss (transformers' convention)
 MISSING_IMAGES_LISTED = 5
 
 
@@ -54,10 +51,14 @@ def synthetic_task(dataset: str) -> str | None:
     return dataset.removeprefix(SYNTHETIC_PREFIX) if dataset.startswith(SYNTHETIC_PREFIX) else None
 
 
-def synthetic_training_examples(task: str, seed: int = 0, count: int | None = None) -> list[TrainingExample]:
-    """The synthetic task's train split (2,000 items by default) as single-turn examples."""
+def check_synthetic_task(task: str) -> None:
     if task not in SYNTHETIC_TASKS:
         raise TrainingDataError(f"unknown synthetic task {task!r}; choose one of {', '.join(SYNTHETIC_TASKS)}")
+
+
+def synthetic_training_examples(task: str, seed: int = 0, count: int | None = None) -> list[TrainingExample]:
+    """The synthetic task's train split (2,000 items by default) as single-turn examples."""
+    check_synthetic_task(task)
     return [
         TrainingExample(example.image, ((example.prompt, example.answer),))
         for example in synthetic_examples(task, "train", seed, count)
@@ -108,57 +109,3 @@ def load_llava_dataset(json_file: str | Path, image_folder: str | Path) -> list[
         )
     return examples
 
-
-class Collator:
-    """Turns examples into a right-padded model batch (image placeholders expanded, answer-only labels)."""
-
-    def __init__(self, tokenizer, image_processor, image_token_id: int, visual_tokens: int, uses_query: bool):
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.image_token_id = image_token_id
-        self.visual_tokens = visual_tokens
-        self.uses_query = uses_query
-
-    def _ids(self, text: str, special_tokens: bool = False) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=special_tokens).input_ids
-
-    def encode(self, example: TrainingExample) -> tuple[list[int], list[int]]:
-        """(input_ids, labels) of one example."""
-        input_ids, labels = [], []
-        for turn, (question, answer) in enumerate(example.turns):
-            if turn == 0 and IMAGE_TOKEN not in question:
-                question = f"{IMAGE_TOKEN}\n{question}"
-            question_ids = self._ids(question, special_tokens=turn == 0)  # the prompt as the runner encodes it
-            if turn == 0:
-                position = question_ids.index(self.image_token_id)
-                question_ids[position : position + 1] = [self.image_token_id] * self.visual_tokens
-            answer_ids = [*self._ids(answer), self.tokenizer.eos_token_id]
-            input_ids += question_ids + answer_ids
-            labels += [IGNORE_INDEX] * len(question_ids) + answer_ids
-        return input_ids, labels
-
-    def _padded(self, sequences: list[list[int]], fill: int) -> torch.Tensor:
-        width = max(len(sequence) for sequence in sequences)
-        return torch.tensor([sequence + [fill] * (width - len(sequence)) for sequence in sequences])
-
-    def pixel_values(self, examples: list[TrainingExample]) -> torch.Tensor:
-        return self.image_processor(images=[example.load_image() for example in examples], return_tensors="pt")[
-            "pixel_values"
-        ]
-
-    def __call__(self, examples: list[TrainingExample], pixels: bool = True) -> dict[str, torch.Tensor]:
-        """The batch; ``pixels=False`` leaves the images out (their encoder features are cached)."""
-        encoded = [self.encode(example) for example in examples]
-        input_ids = [ids for ids, _ in encoded]
-        batch = {
-            "input_ids": self._padded(input_ids, self.tokenizer.pad_token_id),
-            "attention_mask": self._padded([[1] * len(ids) for ids in input_ids], 0),
-            "labels": self._padded([labels for _, labels in encoded], IGNORE_INDEX),
-        }
-        if pixels:
-            batch["pixel_values"] = self.pixel_values(examples)
-        if self.uses_query:
-            queries = [self._ids(example.query, special_tokens=True) for example in examples]
-            batch["query_input_ids"] = self._padded(queries, self.tokenizer.pad_token_id)
-            batch["query_attention_mask"] = self._padded([[1] * len(ids) for ids in queries], 0)
-        return batch

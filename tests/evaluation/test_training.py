@@ -16,6 +16,8 @@ from safetensors.torch import load_file
 from evaluation.synthetic import chance_level
 from evaluation.tiny import build_tiny_tokenizer, make_tiny_checkpoint, tiny_image_processor
 from evaluation.training import (
+    IGNORE_INDEX,
+    Collator,
     DataCursor,
     TinyModelSpec,
     Trainer,
@@ -26,7 +28,7 @@ from evaluation.training import (
     latest_state,
     validate_config,
 )
-from evaluation.training_data import IGNORE_INDEX, Collator, TrainingExample
+from evaluation.training_data import TrainingExample
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 EVALUATION_ITEMS = 100

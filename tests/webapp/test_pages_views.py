@@ -348,7 +348,7 @@ def test_queue_lists_evaluations_and_trainings_with_progress_and_eta(alice, synt
 
 
 def queued_training(owner, name, sweep=None) -> TrainingRun:
-    """A run as training_run_start stores it, without the config check (a subprocess that imports torch)."""
+    """A run as training_run_start stores it, without the config check (these rows name no real images)."""
     job = job_submit(task_name=TRAIN_TASK, params={"training": name}, created_by=owner)
     return TrainingRun.objects.create(
         owner=owner, name=name, job=job, sweep=sweep,

@@ -2,6 +2,10 @@
 anything is queued, owner-only access, sweeps expand to one run per grid point, cancel, live curves."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -20,6 +24,7 @@ from webapp.training.services import (
 
 pytestmark = pytest.mark.django_db
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"llm_hidden": 32, "llm_layers": 1}
 
 
@@ -55,7 +60,7 @@ def tiny_checkpoint(tmp_path, owner, status=CheckpointStatus.READY, **tiny_optio
 
 
 def queued_run(owner, name="queued") -> TrainingRun:
-    """A run as training_run_start stores it, without the (slow) config check."""
+    """A run as training_run_start stores it, created directly."""
     job = job_submit(task_name=TRAIN_TASK, params={"training": name}, created_by=owner)
     return TrainingRun.objects.create(
         owner=owner, name=name, job=job, tiny_model=TINY, compressor="avgpool", visual_tokens=4,
@@ -105,6 +110,29 @@ def test_a_valid_spec_is_checked_and_queued_on_gpu_train(alice, client_for, sett
 )
 def test_a_bad_config_is_refused_with_its_reason_and_nothing_is_queued(alice, client_for, changes, fragments):
     assert_refused(client_for(alice).post("/api/v1/trainings/", spec(**changes), format="json"), *fragments)
+
+
+def test_the_web_process_checks_a_config_without_importing_torch():
+    """The check runs in the web process (no child process), so it must not pull torch in."""
+    code = """
+import sys
+import django
+django.setup()
+import webapp.urls
+from webapp.training.configs import training_config_problems
+from webapp.training.models import TrainingRun
+run = TrainingRun(tiny_model={"llm_hidden": 32, "llm_layers": 1}, compressor="avgpool", visual_tokens=5,
+                  dataset={"kind": "synthetic-shapes"}, hyperparameters={"max_steps": 5})
+print(training_config_problems(run))
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "transformers")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"},
+    )
+    problems, heavy_modules = done.stdout.splitlines()
+    assert "'avgpool' does not support V=5" in problems
+    assert heavy_modules == "[]"
 
 
 def test_a_llava_dataset_with_missing_images_is_refused_naming_and_counting_them(alice, client_for, data_root):

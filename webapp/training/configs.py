@@ -1,17 +1,15 @@
 """A training run as the values of ``evaluation.training.TrainingConfig``, and checking them.
 
-The web side never imports torch, so it checks configs by running ``evaluation.training``'s own
-``validate_config`` in a child process (``python -m workers.training_check``): the same checks
-the worker's ``Trainer`` runs again before training.
+The checks are ``evaluation.training_config.config_problems``, which needs no torch and runs in the
+web process: the same checks the worker's ``Trainer`` runs again before training.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from django.conf import settings
 
+from evaluation.training_config import TrainingConfig, config_problems
+from webapp.registry.models import Checkpoint
 from webapp.training.models import TrainingRun
 
 SYNTHETIC_DATASETS = {"synthetic-shapes": "synthetic:shapes", "synthetic-glyphs": "synthetic:glyphs"}
@@ -32,10 +30,6 @@ HYPERPARAMETER_DEFAULTS = {
     "precision": "auto",
     "save_every": None,  # None: FRONTIER_TRAINING_SAVE_EVERY
 }
-
-
-class ConfigCheckFailed(RuntimeError):
-    """The checker process itself failed (not the config): a server problem."""
 
 
 def dataset_path(relative: str) -> Path:
@@ -70,16 +64,16 @@ def training_config_values(run: TrainingRun, base_path: str | None, compressor_f
     }
 
 
-def training_config_problems(configs: list[dict]) -> list[list[str]]:
-    """Every problem of each config (an empty list when it can run), from ``validate_config``."""
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-m", "workers.training_check"],
-            input=json.dumps(configs), capture_output=True, text=True, cwd=settings.BASE_DIR,
-            timeout=settings.FRONTIER_TRAINING_CHECK_TIMEOUT_SECONDS,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise ConfigCheckFailed(f"checking the training config took longer than {error.timeout:g} s") from None
-    if completed.returncode != 0:
-        raise ConfigCheckFailed(f"the training config checker failed: {completed.stderr[-2000:]}")
-    return json.loads(completed.stdout)
+def _checkpoint_label(checkpoint: Checkpoint) -> str:
+    return f"checkpoint {checkpoint.pk} ({checkpoint.name})"
+
+
+def training_config_problems(run: TrainingRun) -> list[str]:
+    """Every problem of an (unsaved) run's config; an empty list when it can run. Its checkpoints are
+    judged by their stored config.json, and the problems name them by id and name."""
+    base, source = run.base_checkpoint, run.compressor_from
+    stored_configs = {_checkpoint_label(checkpoint): checkpoint.config for checkpoint in (base, source) if checkpoint}
+    values = training_config_values(
+        run, _checkpoint_label(base) if base else None, _checkpoint_label(source) if source else None
+    )
+    return config_problems(TrainingConfig.from_dict(values), stored_configs)

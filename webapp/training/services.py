@@ -2,10 +2,7 @@
 one, and the writes of the worker that trains it: live loss rows and progress, the trained
 checkpoint (validated like an upload) and its evaluations."""
 
-import json
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -21,7 +18,6 @@ from webapp.training.configs import (
     LLAVA_DATASET,
     dataset_path,
     training_config_problems,
-    training_config_values,
 )
 from webapp.training.models import Sweep, TrainingLoss, TrainingRun
 
@@ -94,7 +90,7 @@ def _suites(names: list[str] | None) -> list[str]:
 
 def _run_fields(owner, spec: dict) -> dict:
     """The TrainingRun fields of a spec (as the API serializers shape it), checked except for the
-    parts only ``evaluation.training`` can judge (method, V, widths, dataset contents, numbers)."""
+    parts ``evaluation.training_config`` judges (method, V, widths, dataset contents, numbers)."""
     name = (spec.get("name") or "").strip()
     if not name or len(name) > 200:
         raise TrainingError("Give the training run a name of 1 to 200 characters.")
@@ -125,37 +121,6 @@ def _run_fields(owner, spec: dict) -> dict:
     }
 
 
-def _config_problems(runs: list[TrainingRun]) -> list[list[str]]:
-    """``evaluation.training.validate_config`` on each (unsaved) run. A checkpoint is stood in for by
-    a folder holding its config.json (what the checks read); messages name it by id, not by folder."""
-    work_root = settings.VAR_DIR / "tmp"
-    work_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_root) as work:
-        folders: dict[str, str] = {}
-
-        def config_folder(checkpoint: Checkpoint | None) -> str | None:
-            if checkpoint is None:
-                return None
-            folder = Path(work) / f"checkpoint-{checkpoint.pk}"
-            if not folder.exists():
-                folder.mkdir()
-                (folder / "config.json").write_text(json.dumps(checkpoint.config))
-                folders[str(folder)] = f"checkpoint {checkpoint.pk} ({checkpoint.name})"
-            return str(folder)
-
-        configs = [
-            training_config_values(run, config_folder(run.base_checkpoint), config_folder(run.compressor_from))
-            for run in runs
-        ]
-        answers = training_config_problems(configs)
-    for problems in answers:
-        for index, problem in enumerate(problems):
-            for folder, label in folders.items():
-                problem = problem.replace(folder, label)
-            problems[index] = problem
-    return answers
-
-
 def _create_run(fields: dict, sweep: Sweep | None = None) -> TrainingRun:
     job = job_submit(task_name=TRAIN_TASK, params={"training": fields["name"]}, created_by=fields["owner"])
     return TrainingRun.objects.create(job=job, sweep=sweep, **fields)
@@ -164,7 +129,7 @@ def _create_run(fields: dict, sweep: Sweep | None = None) -> TrainingRun:
 def training_run_start(owner, spec: dict) -> TrainingRun:
     """Check a training spec completely, then queue its job on the gpu-train queue."""
     fields = _run_fields(owner, spec)
-    problems = _config_problems([TrainingRun(**fields)])[0]
+    problems = training_config_problems(TrainingRun(**fields))
     if problems:
         raise TrainingError("Invalid training config: " + "; ".join(problems))
     with transaction.atomic():
@@ -221,8 +186,10 @@ def sweep_create(owner, spec: dict) -> Sweep:
             checked[index] = _run_fields(owner, point)
         except TrainingError as error:
             refusals[index] = [str(error)]
-    answers = _config_problems([TrainingRun(**values) for values in checked.values()]) if checked else []
-    refusals.update({index: problems for index, problems in zip(checked, answers, strict=True) if problems})
+    for index, values in checked.items():
+        problems = training_config_problems(TrainingRun(**values))
+        if problems:
+            refusals[index] = problems
     if refusals:
         described = [
             f"point {index + 1} of {len(points)} ({_base_label(points[index]['base'])}, "

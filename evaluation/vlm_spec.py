@@ -1,0 +1,66 @@
+"""What a FrontierVLM is made of, as plain values: importable without torch.
+
+The torch modules build models from these (``compressors``, ``modeling``, ``tiny``); checks that
+must run without torch (``training_config``, and through it the web side) read the same values.
+"""
+
+IMAGE_TOKEN = "<image>"  # the prompt's image marker, expanded to V placeholder tokens
+
+# Compressor methods, in the order they are listed to users, and the V each supports.
+COMPRESSOR_METHODS = ("avgpool", "tokenpacker", "quecc", "prumerge", "mqt")
+MQT_DEFAULT_MAX_QUERIES = 256
+
+# The tiny random-init model of tests and demos (``evaluation.tiny``): a small CLIP-shaped encoder.
+TINY_IMAGE_SIZE = 96
+TINY_PATCH_SIZE = 4
+TINY_VISION = {
+    "model_type": "clip_vision_model",
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 5,
+    "num_attention_heads": 4,
+    "image_size": TINY_IMAGE_SIZE,
+    "patch_size": TINY_PATCH_SIZE,
+}
+# Same relative depths as ViT-L's [12, 16, 22, 23] (the last one is layer -2).
+TINY_MULTI_LEVEL_LAYERS = [1, 2, 3, 4]
+LLM_FAMILIES = ("qwen2", "llama")
+
+
+def square_region_token_counts(grid_side: int) -> tuple[int, ...]:
+    """V values whose tokens each cover an s x s region tiling the g x g grid: (g / s)^2 for s | g."""
+    return tuple(sorted((grid_side // side) ** 2 for side in range(1, grid_side + 1) if grid_side % side == 0))
+
+
+def check_method(method: str) -> None:
+    if method not in COMPRESSOR_METHODS:
+        raise ValueError(f"unknown compressor method {method!r}; known: {', '.join(COMPRESSOR_METHODS)}")
+
+
+def allowed_tokens(
+    method: str, grid_side: int, max_queries: int = MQT_DEFAULT_MAX_QUERIES, **other_params
+) -> tuple[int, ...]:
+    """The V a method supports on a g x g patch grid. Region methods (avgpool, TokenPacker, QueCC)
+    make one token per square region; PruMerge keeps up to every patch; MQT uses the first V of its
+    ``max_queries`` queries. The other method parameters (num_heads, ...) do not change V."""
+    check_method(method)
+    if method == "prumerge":
+        return tuple(range(1, grid_side**2 + 1))
+    if method == "mqt":
+        return tuple(range(1, max_queries + 1))
+    return square_region_token_counts(grid_side)
+
+
+def describe_allowed(values: tuple[int, ...]) -> str:
+    is_range = len(values) > 2 and values == tuple(range(values[0], values[-1] + 1))
+    return f"{values[0]}..{values[-1]}" if is_range else ", ".join(map(str, values))
+
+
+def check_tokens(method: str, tokens: int, grid_side: int, **params) -> None:
+    """Raise a ValueError naming the method, V and the allowed values when V is unsupported."""
+    allowed = allowed_tokens(method, grid_side, **params)
+    if tokens not in allowed:
+        raise ValueError(
+            f"compressor {method!r} does not support V={tokens} visual tokens on a {grid_side}x{grid_side} "
+            f"patch grid; allowed values: {describe_allowed(allowed)}"
+        )
