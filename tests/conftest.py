@@ -67,7 +67,7 @@ def start_worker(process_env, tmp_path):
                 timeout=90, message=f"worker {hostname} to answer a ping",
             )
         except AssertionError:
-            raise AssertionError(f"worker {name} did not start:\n{worker.output()[-3000:]}")
+            raise AssertionError(f"worker {name} did not start:\n{worker.output()[-3000:]}") from None
         assert worker.proc.poll() is None, f"worker {name} exited:\n{worker.output()[-3000:]}"
         return worker
 
@@ -81,12 +81,13 @@ def start_web(process_env, tmp_path):
     """Start gunicorn on a free port; returns its base URL."""
     started: list[ProcessGroup] = []
 
-    def start(env_overrides: dict | None = None) -> str:
+    def start(env_overrides: dict | None = None, gunicorn_args: tuple[str, ...] = ()) -> str:
         import requests
 
         port = free_port()
         env = {**process_env, **(env_overrides or {})}
-        cmd = [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "60"]
+        cmd = [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "60",
+               *gunicorn_args]
         web = ProcessGroup("web", cmd, env, tmp_path / f"web-{port}.log")
         started.append(web)
         url = f"http://127.0.0.1:{port}"

@@ -2,6 +2,7 @@
 shared storage or a Hugging Face hub snapshot), check them with evaluation.validation (headers only,
 nothing unpickled), store them under checkpoints/<pk>/files, accept or reject."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -70,9 +71,20 @@ def _extraction_limits() -> dict:
 
 
 def _uploaded_archive(checkpoint: Checkpoint, work: Path) -> tuple[Path, CheckpointReport]:
+    """Copy the stored archive here, checking the SHA-256 it was submitted under on the way (a
+    chunked upload declares it and the web process does not re-read gigabytes to check it)."""
     archive = work / Path(checkpoint.files_prefix).name
+    digest = hashlib.sha256()
     with default_storage.open(checkpoint.files_prefix, "rb") as source, open(archive, "wb") as local:
-        shutil.copyfileobj(source, local, COPY_CHUNK_BYTES)
+        for block in iter(lambda: source.read(COPY_CHUNK_BYTES), b""):
+            digest.update(block)
+            local.write(block)
+    if checkpoint.archive_sha256 and digest.hexdigest() != checkpoint.archive_sha256:
+        raise RegistryError(
+            f"SHA-256 mismatch: the uploaded archive hashes to {digest.hexdigest()}, not the declared "
+            f"{checkpoint.archive_sha256}. The bytes changed on the way (or the file changed during a resumed "
+            f"upload); upload it again."
+        )
     extracted = work / "extracted"
     report = validate_checkpoint_archive(archive, extracted, **_extraction_limits())
     return checkpoint_root(extracted), report

@@ -115,15 +115,52 @@ def test_chunked_upload_resumes_and_checks_the_sha256(alice, client_for):
     assert default_storage.open(checkpoint.files_prefix).read() == ARCHIVE
 
 
-def test_chunked_upload_with_a_wrong_sha256_is_discarded(alice, media, client_for):
+@pytest.mark.django_db(transaction=True)  # the job runner closes connections, as in a worker
+def test_chunked_upload_with_a_wrong_sha256_is_rejected_by_validation(alice, media, client_for, monkeypatch):
+    """complete stores the archive under the declared SHA-256 at once; the validation job, which
+    reads the archive anyway, finds the mismatch, rejects the checkpoint and removes its files."""
+    from types import SimpleNamespace
+
+    from workers.celery_app import app
+    from workers.runner import execute_job
+    from workers.validate import validate_checkpoint_job
+
+    monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: None)
     client = client_for(alice)
-    started = client.post("/api/v1/uploads/", {"filename": "c.zip", "size": 4, "sha256": "0" * 64}, format="json")
+    declared = hashlib.sha256(b"what the client meant to send").hexdigest()
+    started = client.post("/api/v1/uploads/", {"filename": "c.tar.gz", "size": len(ARCHIVE), "sha256": declared},
+                          format="json")
     upload_id = started.json()["id"]
-    put_chunk(client, upload_id, b"abcd", 0, 4)
+    put_chunk(client, upload_id, ARCHIVE, 0, len(ARCHIVE))
     response = client.post(f"/api/v1/uploads/{upload_id}/complete/", {"name": "c"}, format="json")
-    assert response.status_code == 400 and "SHA-256 mismatch" in response.json()["detail"]
-    assert not Upload.objects.exists() and not Checkpoint.objects.exists()
+    assert response.status_code == 201, response.json()
+    checkpoint = Checkpoint.objects.get()
+    assert checkpoint.status == CheckpointStatus.UPLOADED and checkpoint.archive_sha256 == declared
     assert not list((media.parent / "uploads").glob("*.part"))
+
+    job = Job.objects.get(task_name=VALIDATE_TASK)
+    task = SimpleNamespace(request=SimpleNamespace(id="task-1", hostname="w1@test"), soft_time_limit=None)
+    execute_job(task, job.pk, validate_checkpoint_job)
+    checkpoint.refresh_from_db()
+    actual = hashlib.sha256(ARCHIVE).hexdigest()
+    assert checkpoint.status == CheckpointStatus.REJECTED
+    assert f"SHA-256 mismatch: the uploaded archive hashes to {actual}, not the declared {declared}" in (
+        checkpoint.rejection_reason)
+    assert checkpoint.files_prefix == "" and not default_storage.exists(f"checkpoints/{checkpoint.pk}/upload")
+    detail = client.get(f"/api/v1/checkpoints/{checkpoint.pk}/").json()
+    assert detail["status"] == "rejected" and "upload it again" in detail["rejection_reason"]
+
+
+def test_complete_refuses_a_part_file_that_lost_bytes_on_the_server(alice, media, client_for):
+    client = client_for(alice)
+    upload_id = client.post("/api/v1/uploads/", {"filename": "c.zip", "size": 4, "sha256": "0" * 64},
+                            format="json").json()["id"]
+    put_chunk(client, upload_id, b"abcd", 0, 4)
+    part = media.parent / "uploads" / f"{upload_id}.part"
+    part.write_bytes(b"ab")
+    response = client.post(f"/api/v1/uploads/{upload_id}/complete/", {"name": "c"}, format="json")
+    assert response.status_code == 400 and "has 2 of its 4 bytes" in response.json()["detail"]
+    assert not Upload.objects.exists() and not Checkpoint.objects.exists() and not part.exists()
 
 
 def test_chunk_past_the_declared_size_and_missing_content_range_are_refused(alice, client_for):

@@ -178,14 +178,17 @@ class BreaksTheSecondChunk(HTTPAdapter):
 
 class HalfThenReset:
     def __init__(self, body):
-        self.body, self.left = body, len(body) // 2
+        self.body, self.half = body, len(body) // 2
 
-    def read(self, size: int = -1) -> bytes:
-        if self.left <= 0:
-            raise ConnectionResetError("connection dropped half-way through the chunk")
-        block = self.body.read(size)[: self.left]
-        self.left -= len(block)
-        return block
+    def __iter__(self):
+        sent = 0
+        for block in self.body:
+            room = self.half - sent
+            if room < len(block):
+                yield block[:room]
+                raise ConnectionResetError("connection dropped half-way through the chunk")
+            yield block
+            sent += len(block)
 
 
 @integration

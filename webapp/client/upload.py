@@ -62,27 +62,29 @@ def file_sha256(path: Path, *, progress: bool = False) -> str:
 class ChunkBody:
     """`length` bytes of an open file from its current position, as a request body.
 
-    It has a length (so requests sends Content-Length, not chunked encoding) and is read block by
-    block, so memory stays small whatever the chunk size; every block read moves the progress bar."""
+    It has a length (so requests sends Content-Length, not chunked encoding) and yields the bytes
+    block by block through one reused buffer (urllib3 sends each block before asking for the
+    next), so memory stays small whatever the chunk size and no block is allocated afresh;
+    every block moves the progress bar."""
 
     def __init__(self, handle, length: int, bar: tqdm):
         self.handle = handle
-        self.remaining = length
         self.length = length
         self.bar = bar
 
     def __len__(self) -> int:
         return self.length
 
-    def read(self, size: int = -1) -> bytes:
-        if self.remaining <= 0:
-            return b""
-        # Blocks of at least READ_BLOCK: urllib3 asks for 16 KiB at a time, which costs CPU per byte.
-        size = self.remaining if size is None or size < 0 else min(max(size, READ_BLOCK), self.remaining)
-        block = self.handle.read(size)
-        self.remaining -= len(block)
-        self.bar.update(len(block))
-        return block
+    def __iter__(self):
+        buffer = memoryview(bytearray(min(READ_BLOCK, self.length) or 1))
+        remaining = self.length
+        while remaining > 0:
+            count = self.handle.readinto(buffer[:min(len(buffer), remaining)])
+            if not count:
+                raise OSError(f"{self.handle.name} ended {remaining} bytes early: did it change during the upload?")
+            remaining -= count
+            self.bar.update(count)
+            yield buffer[:count]
 
 
 def upload_archive(

@@ -1,6 +1,7 @@
 """Writes of the registry: results as they land, suite scores, published scores."""
 
 import csv
+import fcntl
 import hashlib
 import os
 import re
@@ -19,6 +20,7 @@ from webapp.jobs.services import job_cancel, job_submit
 from webapp.leaderboard.selectors import NO_LATENCY, latest_latencies
 from webapp.leaderboard.services import checkpoint_suite_score_refresh, data_version_bump
 from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
+from webapp.registry.chunkio import write_stream_at
 from webapp.registry.selectors import visible_to_owner
 from webapp.registry.models import (
     Benchmark,
@@ -467,56 +469,61 @@ class AssembledUpload(File):
 
 def upload_append(upload: Upload, *, start: int, stream, length: int) -> Upload:
     """Append `length` bytes read from `stream` at byte `start`, which must be the current offset
-    (a resumed client asks for the offset first). Memory stays bounded: bytes are copied in chunks."""
-    with transaction.atomic():
-        upload = Upload.objects.select_for_update().get(pk=upload.pk)
-        if upload.checkpoint_id:
-            raise RegistryError("This upload is already complete.")
-        if start != upload.offset:
-            raise RegistryError(f"Chunk starts at byte {start} but the upload has {upload.offset} bytes; resume from there.")
-        if start + length > upload.size:
-            raise RegistryError(f"Chunk ends at byte {start + length}, past the declared size {upload.size}.")
-        path = upload_part_path(upload)
-        written = 0
-        with open(path, "r+b") as part:
+    (a resumed client asks for the offset first). Memory stays bounded: bytes go through one
+    reused buffer, straight to disk where they can (webapp.registry.chunkio)."""
+    path = upload_part_path(upload)
+    try:
+        part = open(path, "r+b", buffering=0)
+    except FileNotFoundError:
+        if Upload.objects.filter(pk=upload.pk).exclude(checkpoint=None).exists():
+            raise RegistryError("This upload is already complete.") from None
+        raise RegistryError(
+            "This upload's received bytes are gone (it expired or was discarded); start a new upload."
+        ) from None
+    with part:
+        # One chunk at a time per upload, also where the database takes no row locks (SQLite).
+        fcntl.flock(part.fileno(), fcntl.LOCK_EX)
+        with transaction.atomic():
+            upload = Upload.objects.select_for_update().get(pk=upload.pk)
+            if upload.checkpoint_id:
+                raise RegistryError("This upload is already complete.")
+            if start != upload.offset:
+                raise RegistryError(
+                    f"Chunk starts at byte {start} but the upload has {upload.offset} bytes; resume from there."
+                )
+            if start + length > upload.size:
+                raise RegistryError(f"Chunk ends at byte {start + length}, past the declared size {upload.size}.")
             part.truncate(start)  # drop the tail of an interrupted chunk
-            part.seek(start)
-            while written < length:
-                chunk = stream.read(min(HASH_CHUNK, length - written))
-                if not chunk:
-                    break
-                part.write(chunk)
-                written += len(chunk)
-            part.flush()
-            os.fdatasync(part.fileno())  # the recorded offset never counts bytes a crash could lose
-        if written != length:
-            with open(path, "r+b") as part:
+            written = write_stream_at(part.fileno(), path, stream, start, length)
+            if written != length:
                 part.truncate(start)
-            raise RegistryError(f"The chunk was cut short: {written} of {length} bytes arrived; send it again.")
-        upload.offset = start + written
-        upload.save(update_fields=["offset", "updated_at"])
+                raise RegistryError(f"The chunk was cut short: {written} of {length} bytes arrived; send it again.")
+            os.fdatasync(part.fileno())  # the recorded offset never counts bytes a crash could lose
+            upload.offset = start + written
+            upload.save(update_fields=["offset", "updated_at"])
     return upload
 
 
 def upload_complete(
     upload: Upload, *, name: str, visibility: str = Visibility.PRIVATE, suites: list[str] | None = None
 ) -> tuple[Checkpoint, bool]:
-    """Check size and SHA-256 of the assembled archive, then submit it like a single-shot upload."""
+    """Submit the assembled archive like a single-shot upload, under the SHA-256 the client declared.
+
+    The validation job, which reads the whole archive anyway, checks that SHA-256 (and rejects the
+    checkpoint, with both digests, when the bytes differ): hashing gigabytes here would hold the
+    web process for as long as the upload took to arrive."""
     if upload.checkpoint_id:
         return upload.checkpoint, False
+    path = upload_part_path(upload)
     if upload.offset != upload.size:
         raise RegistryError(f"The upload has {upload.offset} of {upload.size} bytes; send the rest first.")
-    path = upload_part_path(upload)
-    digest = hashlib.sha256()
-    with open(path, "rb") as part:
-        for chunk in iter(lambda: part.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != upload.sha256:
+    on_disk = path.stat().st_size if path.exists() else 0
+    if on_disk != upload.size:
         path.unlink(missing_ok=True)
         upload.delete()
         raise RegistryError(
-            f"SHA-256 mismatch: the received bytes hash to {digest.hexdigest()}, not {upload.sha256}. "
-            f"The upload was discarded; start again."
+            f"The stored upload has {on_disk} of its {upload.size} bytes (its part file was changed or removed "
+            f"on the server). The upload was discarded; start again."
         )
     with open(path, "rb") as part:
         checkpoint, created = checkpoint_submit(

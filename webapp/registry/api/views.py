@@ -1,4 +1,3 @@
-import io
 import re
 
 from django.http import Http404
@@ -11,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from webapp.registry.api.bodies import chunk_body
 from webapp.registry.api.filters import BenchmarkResultFilter, EvaluationRunFilter
 from webapp.registry.api.serializers import (
     BenchmarkResultSerializer,
@@ -173,8 +173,7 @@ class UploadDetailView(APIView):
         start, end, total = (int(group) for group in match.groups())
         if total != upload.size or end < start:
             raise RegistryError(f"Content-Range total must be the declared size {upload.size}, with END >= START.")
-        body = request.stream or io.BytesIO()  # DRF gives no stream for an empty body
-        upload = upload_append(upload, start=start, stream=body, length=end - start + 1)
+        upload = upload_append(upload, start=start, stream=chunk_body(request), length=end - start + 1)
         return Response(UploadSerializer(upload).data)
 
 

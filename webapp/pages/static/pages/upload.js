@@ -254,13 +254,13 @@
   }
 
   async function completeUpload(upload, file, details) {
-    setPhase("Checking the SHA-256 and storing the checkpoint…");
+    setPhase("Storing the checkpoint…");
     try {
       const answer = await api("POST", `${uploadUrl(upload.id)}complete/`, details);
       forgetUpload(file);
       return answer;
     } catch (error) {
-      // A SHA-256 mismatch discards the upload on the server; other refusals keep it for a retry.
+      // A part file that lost bytes on the server is discarded there; other refusals keep it for a retry.
       try {
         await fetchUpload(upload.id);
       } catch (lookup) {
