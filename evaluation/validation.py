@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .archives import extract_archive
+from .vlm_spec import COMPRESSOR_METHODS, MQT_DEFAULT_MAX_QUERIES, REGION_COMPRESSORS, square_region_token_counts
 
 SAFE_SAVE = "model.save_pretrained(dir, safe_serialization=True)"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -41,10 +42,6 @@ DTYPE_BITS = {
 }  # fmt: skip
 MAX_HEADER_BYTES = 100_000_000  # the limit of the reference implementation
 
-# Region-based compressors turn each s x s region of the g x g patch grid into one token.
-REGION_COMPRESSORS = ("avgpool", "tokenpacker", "quecc")
-COMPRESSOR_METHODS = (*REGION_COMPRESSORS, "prumerge", "mqt")
-MQT_DEFAULT_MAX_QUERIES = 256
 MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]
 LLAVA_PROJECTOR_METHOD = "mlp_projector"
 
@@ -255,15 +252,10 @@ def combined_sha256(file_digests: dict[str, str]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def region_token_counts(grid_side: int) -> list[int]:
-    """V = (g / s)^2 for every region side s dividing the grid side g."""
-    return sorted((grid_side // side) ** 2 for side in range(1, grid_side + 1) if grid_side % side == 0)
-
-
 def visual_tokens_problem(method: str, tokens: int, grid_side: int, max_queries: int) -> str | None:
     """Why V is unsupported by the compressor (the rules of ``evaluation.compressors``), or None."""
     if method in REGION_COMPRESSORS:
-        allowed = ", ".join(map(str, region_token_counts(grid_side)))
+        allowed = ", ".join(map(str, square_region_token_counts(grid_side)))
         side = math.isqrt(tokens)
         if side * side != tokens:
             return (

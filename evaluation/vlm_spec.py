@@ -7,7 +7,8 @@ must run without torch (``training_config``, and through it the web side) read t
 IMAGE_TOKEN = "<image>"  # the prompt's image marker, expanded to V placeholder tokens
 
 # Compressor methods, in the order they are listed to users, and the V each supports.
-COMPRESSOR_METHODS = ("avgpool", "tokenpacker", "quecc", "prumerge", "mqt")
+REGION_COMPRESSORS = ("avgpool", "tokenpacker", "quecc")  # one token per s x s region of the patch grid
+COMPRESSOR_METHODS = (*REGION_COMPRESSORS, "prumerge", "mqt")
 MQT_DEFAULT_MAX_QUERIES = 256
 
 # The tiny random-init model of tests and demos (``evaluation.tiny``): a small CLIP-shaped encoder.
