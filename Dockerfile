@@ -6,21 +6,21 @@ ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
 RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 frontier && mkdir -p /var/lib/frontier && chown frontier /var/lib/frontier
 WORKDIR /app
-COPY requirements.txt requirements-nodeps.txt constraints.txt ./
+# Both targets install exactly one lock, every file hash-checked, into /opt/venv: pip bootstraps
+# uv (requirements-uv.txt), uv syncs the lock (README "Dependencies").
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH UV_NO_CACHE=1
+COPY requirements-uv.txt requirements.txt requirements-gpu.txt ./
+RUN python -m venv /opt/venv && pip install --no-deps --require-hashes -r requirements-uv.txt
 
 FROM base AS cpu
-# The CPU wheel of torch, as on the development machines (constraints.txt pins the version).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
-    && pip install -r requirements.txt -c constraints.txt \
-    && pip install --no-deps -r requirements-nodeps.txt
+# The CPU wheel of torch (torch==2.13.0+cpu in requirements.txt) is on PyTorch's CPU wheel page.
+RUN uv pip sync --require-hashes --find-links https://download.pytorch.org/whl/cpu/torch/ requirements.txt
 COPY --chown=frontier . .
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0
 USER frontier
 
 FROM base AS gpu
-# CUDA builds; torchvision is fine (and used by lmms-eval's image models) on a GPU machine.
-RUN pip install torch==2.13.0 torchvision==0.28.0 \
-    && pip install -r requirements.txt -c constraints.txt \
-    && pip install --no-deps -r requirements-nodeps.txt
+# CUDA torch and torchvision from PyPI; every other pin is requirements.txt's (tests/test_lock.py).
+RUN uv pip sync --require-hashes requirements-gpu.txt
 COPY --chown=frontier . .
 USER frontier

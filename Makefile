@@ -3,19 +3,42 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
+UV := $(VENV)/bin/uv
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser run test test-integration migrate clean
+# The CPU build of torch in the locks: the file on the development machines' disk, else PyTorch's
+# CPU wheel page. The lock's hash decides which file is accepted, wherever it comes from.
+TORCH_WHEELS ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),/opt/wheels,https://download.pytorch.org/whl/cpu/torch/)
 
-install: $(INSTALLED)
+.PHONY: install lock upgrade browser run test test-integration migrate clean
 
-# Re-running is instant: the stamp is newer than the requirement files.
-$(INSTALLED): requirements.txt requirements-nodeps.txt constraints.txt
+# `.venv` holds exactly requirements.txt, every file hash-checked; packages not in the lock are
+# removed. uv does it (under a second when nothing changed, offline); pip only bootstraps uv.
+install: $(UV)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes --find-links $(TORCH_WHEELS) requirements.txt
+
+$(UV): requirements-uv.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-uv.txt
 	touch $@
+
+# Regenerate the locks from requirements.in (README "Dependencies"): `make lock` after editing
+# requirements.in or requirements-excludes.txt keeps every other pin; `make upgrade` moves every
+# transitive pin to the newest release the .in allows (`make upgrade PACKAGE=name` just one).
+LOCK := $(UV) pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 \
+	--excludes requirements-excludes.txt --custom-compile-command "make lock" $(LOCK_UPGRADE)
+lock: $(UV)
+	mkdir -p var/lock
+	echo torchvision > var/lock/cpu-excludes.txt
+	$(LOCK) --find-links $(TORCH_WHEELS) --excludes var/lock/cpu-excludes.txt requirements.in -o requirements.txt
+	sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' requirements.txt | grep -v '^torch==' > var/lock/cpu-pins.txt
+	$(LOCK) --overrides requirements-gpu.in -c var/lock/cpu-pins.txt requirements.in -o requirements-gpu.txt
+	grep '^uv==' requirements.in > var/lock/uv.in
+	$(LOCK) --no-deps var/lock/uv.in -o requirements-uv.txt
+
+upgrade:
+	$(MAKE) lock LOCK_UPGRADE="$(if $(PACKAGE),--upgrade-package $(PACKAGE),--upgrade)"
 
 # Browser tests use Debian's Chromium (Playwright's own browser download is never used).
 CHROMIUM := /usr/bin/chromium

@@ -95,11 +95,29 @@ def test_rabbitmq_consumer_timeout_outlasts_the_longest_task():
     assert timeout_ms >= 24 * 3600 * 1000
 
 
+def docker_stage(name: str) -> str:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    return dockerfile.split(f" AS {name}\n", 1)[1].split("\nFROM ", 1)[0]
+
+
 def test_dockerfile_targets_match_compose():
     dockerfile = (REPO / "Dockerfile").read_text()
-    targets = set(re.findall(r"^FROM \S+ AS (\w+)$", dockerfile, flags=re.M))
+    targets = set(re.findall(r"^FROM \S+ AS (\w+)$", dockerfile, flags=re.MULTILINE))
     assert {"cpu", "gpu"} <= targets
-    gpu_stage = dockerfile.split("AS gpu", 1)[1]
-    assert "torchvision" in gpu_stage and "requirements-nodeps.txt" in gpu_stage
-    cpu_stage = dockerfile.split("AS cpu", 1)[1].split("FROM ", 1)[0]
-    assert "torchvision" not in cpu_stage and "whl/cpu" in cpu_stage
+    built = {SERVICES[service]["build"]["target"] for service in SERVICES if "build" in SERVICES[service]}
+    assert built == {"cpu", "gpu"}
+
+
+@pytest.mark.parametrize(("stage", "lock"), [("cpu", "requirements.txt"), ("gpu", "requirements-gpu.txt")])
+def test_each_image_installs_exactly_one_lock_with_hash_checking(stage, lock):
+    base, own = docker_stage("base"), docker_stage(stage)
+    assert "pip install --no-deps --require-hashes -r requirements-uv.txt" in base
+    assert re.search(rf"uv pip sync --require-hashes (--find-links \S+ )?{re.escape(lock)}$", own, flags=re.MULTILINE)
+    installs = re.findall(r"(?:pip install|uv pip \w+)[^\n&]*", base + own)
+    assert len(installs) == 2, f"the {stage} image installs more than the lock: {installs}"
+    assert ("whl/cpu" in own) == (stage == "cpu")
+
+
+def test_docker_build_context_leaves_out_the_local_environment():
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".venv", "var", ".git"} <= set(ignored)
