@@ -8,7 +8,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
 WORKDIR /app
 # Both targets install exactly one lock, every file hash-checked, into /opt/venv: pip bootstraps
 # uv (requirements-uv.txt), uv syncs the lock (README "Dependencies").
-ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH UV_NO_CACHE=1
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH UV_NO_CACHE=1 UV_COMPILE_BYTECODE=1
 COPY requirements-uv.txt requirements.txt requirements-gpu.txt ./
 RUN python -m venv /opt/venv && pip install --no-deps --require-hashes -r requirements-uv.txt
 

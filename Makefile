@@ -15,7 +15,7 @@ TORCH_WHEELS ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),/opt/wheels,
 # `.venv` holds exactly requirements.txt, every file hash-checked; packages not in the lock are
 # removed. uv does it (under a second when nothing changed, offline); pip only bootstraps uv.
 install: $(UV)
-	$(UV) pip sync --quiet --python $(PY) --require-hashes --find-links $(TORCH_WHEELS) requirements.txt
+	$(UV) pip sync --quiet --python $(PY) --require-hashes --compile-bytecode --find-links $(TORCH_WHEELS) requirements.txt
 
 $(UV): requirements-uv.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

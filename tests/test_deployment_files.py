@@ -112,6 +112,7 @@ def test_dockerfile_targets_match_compose():
 def test_each_image_installs_exactly_one_lock_with_hash_checking(stage, lock):
     base, own = docker_stage("base"), docker_stage(stage)
     assert "pip install --no-deps --require-hashes -r requirements-uv.txt" in base
+    assert "UV_COMPILE_BYTECODE=1" in base
     assert re.search(rf"uv pip sync --require-hashes (--find-links \S+ )?{re.escape(lock)}$", own, flags=re.MULTILINE)
     installs = re.findall(r"(?:pip install|uv pip \w+)[^\n&]*", base + own)
     assert len(installs) == 2, f"the {stage} image installs more than the lock: {installs}"

@@ -150,3 +150,15 @@ def test_filelock_still_has_the_module_lmms_eval_patches():
     import filelock._api
 
     assert hasattr(filelock._api, "FileLockMeta") and hasattr(filelock._api, "BaseFileLock")
+
+
+def test_installed_modules_are_compiled_at_install_time():
+    # With PYTHONDONTWRITEBYTECODE=1 (set on the development VMs) Python never writes .pyc files, so
+    # `make install` compiles them (uv --compile-bytecode); otherwise every process start recompiles.
+    import importlib.util
+
+    import django
+    import pandas
+
+    missing = [m.__name__ for m in (pandas, django) if not Path(importlib.util.cache_from_source(m.__file__)).exists()]
+    assert not missing, f"no bytecode for {missing}: {FIX}"
