@@ -57,15 +57,20 @@ def run_fit(args) -> dict:
         "law": result.law.name, "params": result.params, "sse": result.sse, "rmse": result.rmse, "r2": result.r2,
         "mape": result.mape, "active_bounds": result.active_bounds, "warnings": result.warnings,
         "ci": {name: list(bounds) for name, bounds in ci.items()}, "loso_mape": result.loso_mape,
-        "seconds": result.seconds,
+        "method": result.method, "seconds": result.seconds,
     }
     if args.json:
         return summary
-    print(f"law      {result.law.formula}  ({len(result.points)} points)")
+    method = result.method
+    repeats = (f", {method['configurations']} distinct (N, V); repeats pooled" if method["repeated_configurations"]
+               else "")
+    print(f"law      {result.law.formula}  ({len(result.points)} points{repeats})")
     for name, value in result.params.items():
         interval = f"  95% [{ci[name][0]:.4g}, {ci[name][1]:.4g}]" if name in ci else ""
         print(f"  {name:<6} {value:.6g}{interval}")
-    print(f"SSE {result.sse:.4e}   RMSE {result.rmse:.4e}   R² {result.r2:.4f}   MAPE {result.mape:.3f} %")
+    r2 = "undefined" if result.r2 is None else f"{result.r2:.4f}"
+    mape = "undefined" if result.mape is None else f"{result.mape:.3f} %"
+    print(f"SSE {result.sse:.4e}   RMSE {result.rmse:.4e}   R² {r2}   MAPE {mape}")
     if result.loso_mape is not None:
         sizes = ", ".join(f"N={n:g}: {v:.2f} %" for n, v in result.loso_mape_by_size.items())
         print(f"leave-one-size-out MAPE {result.loso_mape:.3f} %  ({sizes})")

@@ -11,12 +11,16 @@ from scipy.optimize import least_squares
 
 from fitting import solver
 from fitting.laws import OFFSET, Law, get_law
-from fitting.points import FitInputError, Points, check_identifiable, points_from_frame
+from fitting.points import FitInputError, Points, check_identifiable, check_points, points_from_frame
+from fitting.replicates import Configurations, configurations
 
 LOSSES = ("squared", "huber", "huber_log")
 BOUND_TOLERANCE = 1e-6
 DEGENERATE_COEFFICIENT_RATIO = 100.0
 DEGENERATE_EXPONENT = 1e-3
+FIT_METHOD_VERSION = 2
+"""2: repeated (N, V) pooled as replicates (fitting.replicates); R² and MAPE undefined (None) rather than
+a division by zero."""
 
 
 def json_safe(value):
@@ -32,16 +36,32 @@ def json_safe(value):
     return value
 
 
+def r_squared(sse: float, total: float) -> float | None:
+    """1 − SSE / total sum of squares; None (undefined) when the errors have no spread."""
+    return None if not total > 0 else 1.0 - float(sse) / float(total)
+
+
+def mape_percent(observed: np.ndarray, predicted: np.ndarray) -> tuple[float | None, int]:
+    """Mean absolute percentage error over the observations with error > 0 (a percentage of 0 is
+    undefined), and how many were left out; None when none is left."""
+    defined = observed > 0
+    if not defined.any():
+        return None, int(len(observed))
+    percentage = 100 * np.abs(predicted[defined] - observed[defined]) / observed[defined]
+    return float(percentage.mean()), int((~defined).sum())
+
+
 @dataclass
 class FitResult:
-    """A fitted law.  Residuals are observed − predicted; MAPE values are in percent."""
+    """A fitted law.  Residuals are observed − predicted, per checkpoint; MAPE values are in
+    percent.  `r2` is None when the errors have no spread, `mape` when every error is 0."""
 
     law: Law
     params: dict[str, float]
     sse: float
     rmse: float
-    r2: float
-    mape: float
+    r2: float | None
+    mape: float | None
     points: Points
     predicted: np.ndarray
     residuals: np.ndarray
@@ -51,6 +71,13 @@ class FitResult:
     loso_mape: float | None = None
     loso_mape_by_size: dict[float, float] = field(default_factory=dict)
     seconds: float = 0.0
+    configurations: Configurations | None = None
+
+    @property
+    def method(self) -> dict:
+        """How the fit was made: the method version, loss, and how repeated (N, V) were combined."""
+        table = self.configurations or configurations(self.points)
+        return {"version": FIT_METHOD_VERSION, "loss": self.loss, **table.summary()}
 
     def predict(self, n_params_b, visual_tokens) -> np.ndarray:
         return self.law.predict(self.params, n_params_b, visual_tokens)
@@ -74,18 +101,30 @@ class FitResult:
                 for n, v, e, p, r in zip(self.points.n_params_b, self.points.visual_tokens,
                                          self.points.error, self.predicted, self.residuals)
             ],
+            "method": self.method,
             "seconds": self.seconds,
         })
 
 
 def as_points(data) -> Points:
-    return data if isinstance(data, Points) else points_from_frame(pd.DataFrame(data))
+    """Validated points from a table or Points (checked the same way)."""
+    if isinstance(data, Points):
+        check_points(data)
+        return data
+    return points_from_frame(pd.DataFrame(data))
+
+
+def floor_cap(points: Points) -> float:
+    """Upper bound of the floor D: the lowest mean error of a configuration (with one checkpoint
+    per configuration, the lowest error)."""
+    return float(configurations(points).mean_error.min())
 
 
 def _refine(law: Law, points: Points, start, loss: str, huber_delta: float):
-    """Bounded scipy least_squares from `start`; on log errors for loss="huber_log"."""
+    """Bounded scipy least_squares over the checkpoints from `start`; on log errors for
+    loss="huber_log".  For the squared loss this is the weighted fit on configurations."""
     upper = np.full(len(start), np.inf)
-    upper[-1] = max(points.error.min(), 1e-12)
+    upper[-1] = max(floor_cap(points), 1e-12)
     start = np.clip(start, 0.0, upper)
     log_variables = points.log_variables
 
@@ -109,9 +148,9 @@ def _refine(law: Law, points: Points, start, loss: str, huber_delta: float):
     return result.x
 
 
-def _bounds_and_warnings(law: Law, params: dict[str, float], error: np.ndarray):
+def _bounds_and_warnings(law: Law, params: dict[str, float], error: np.ndarray, floor_cap: float):
     active, warnings = [], []
-    scale, floor_cap = error.max(), error.min()
+    scale = error.max()
     for term in law.terms:
         name = term.coefficient
         exponents = ", ".join(exponent for exponent, _ in term.powers)
@@ -135,8 +174,8 @@ def _bounds_and_warnings(law: Law, params: dict[str, float], error: np.ndarray):
                         "(unconstrained, the floor would go negative)")
     elif params[OFFSET] >= floor_cap * (1 - BOUND_TOLERANCE):
         active.append(f"{OFFSET}=min(error)")
-        warnings.append(f"{OFFSET} is at its upper bound min(error) = {floor_cap:.4g}: the law leaves "
-                        "no reducible error at the best point")
+        warnings.append(f"{OFFSET} is at its upper bound min(error) = {floor_cap:.4g} (the lowest mean error of a "
+                        "configuration): the law leaves no reducible error at the best point")
     return active, warnings
 
 
@@ -149,37 +188,43 @@ def _snap_to_bounds(params: dict[str, float], active: list[str], floor_cap: floa
     return snapped
 
 
-def _size_holdouts(law: Law, points: Points):
-    """(size, held-out mask) for every LLM size whose removal leaves an identifiable fit."""
+def _size_holdouts(law: Law, points: Points, table: Configurations):
+    """(size, held-out mask over points) for every LLM size whose removal leaves an identifiable
+    fit: enough configurations, two sizes and two token counts."""
     holdouts = []
-    for size in np.unique(points.n_params_b):
-        held_out = points.n_params_b == size
-        kept = points.n_params_b[~held_out]
-        if (~held_out).sum() >= len(law.parameter_names) and len(np.unique(kept)) >= 2:
-            holdouts.append((float(size), held_out))
+    for size in np.unique(table.n_params_b):
+        kept = table.n_params_b != size
+        if (kept.sum() >= len(law.parameter_names) and len(np.unique(table.n_params_b[kept])) >= 2
+                and len(np.unique(table.visual_tokens[kept])) >= 2):
+            holdouts.append((float(size), points.n_params_b == size))
     return holdouts
 
 
 def _holdout_errors(law: Law, points: Points, holdouts, fitted):
-    """MAPE (percent) per held-out size and over all held-out points."""
-    by_size, errors = {}, []
+    """MAPE (percent) per held-out size and over all held-out points (errors of 0 left out);
+    None where no held-out error is above 0."""
+    by_size, observed, predictions = {}, [], []
     for (size, held_out), parameters in zip(holdouts, fitted):
         predicted = law.predict(parameters, points.n_params_b[held_out], points.visual_tokens[held_out])
-        percentage = 100 * np.abs(predicted - points.error[held_out]) / points.error[held_out]
-        by_size[size] = float(percentage.mean())
-        errors.append(percentage)
-    return float(np.concatenate(errors).mean()), by_size
+        by_size[size], _ = mape_percent(points.error[held_out], predicted)
+        observed.append(points.error[held_out])
+        predictions.append(predicted)
+    overall, _ = mape_percent(np.concatenate(observed), np.concatenate(predictions))
+    return overall, by_size
 
 
 def fit(data, law: str | Law = "multiplicative", *, loss: str = "squared", huber_delta: float = 1e-3,
         leave_one_size_out: bool = True, exponent_grid=solver.DEFAULT_EXPONENT_GRID) -> FitResult:
     """Fit `law` to a table (DataFrame/dict with llm_params_b, visual_tokens, avg_score) or Points.
 
-    The exact constrained least-squares optimum (exponent grid with closed-form coefficients,
-    refined locally) starts a bounded scipy least_squares.  loss: "squared", "huber" (on
+    Input the law cannot be fitted to raises FitInputError ("cannot fit: <reason>").
+    Checkpoints with the same (N, V) are replicates (fitting.replicates): the exact solver
+    works on configurations weighted by their number of checkpoints.  The exact constrained
+    least-squares optimum (exponent grid with closed-form coefficients, refined locally)
+    starts a bounded scipy least_squares over the checkpoints.  loss: "squared", "huber" (on
     errors) or "huber_log" (on log errors, Chinchilla-style), robust ones started from the
-    exact solution.  leave_one_size_out: refit without each LLM size (same loss) and predict it;
-    those fits share the vectorised exact solver with the main fit.
+    exact solution.  leave_one_size_out: refit without each LLM size (same loss) and predict
+    it; those fits share the vectorised exact solver with the main fit.
     """
     started = time.perf_counter()
     law = get_law(law)
@@ -188,21 +233,30 @@ def fit(data, law: str | Law = "multiplicative", *, loss: str = "squared", huber
     points = as_points(data)
     check_identifiable(points, law)
     if loss == "huber_log" and np.any(points.error <= 0):
-        raise FitInputError("huber_log needs every error > 0 (a score of 1 has no log error)")
-    holdouts = _size_holdouts(law, points) if leave_one_size_out else []
-    weight_rows = np.array([np.ones(len(points))] + [(~held_out).astype(float) for _, held_out in holdouts])
-    exact, exact_sse = solver.exact_fits(law, points.log_variables, points.error, weight_rows, exponent_grid)
+        raise FitInputError("the huber_log loss needs every error > 0 (a score of 1 has no log error); "
+                            "use the squared or huber loss", "log_needs_positive")
+    table = configurations(points)
+    holdouts = _size_holdouts(law, points, table) if leave_one_size_out else []
+    weight_rows = np.array([table.count] + [table.count * (table.n_params_b != size) for size, _ in holdouts])
+    exact, _ = solver.exact_fits(law, table.log_variables, table.mean_error, weight_rows, exponent_grid)
+
+    def checkpoint_sse(parameters) -> float:
+        return float(np.sum((law.predict(parameters, points.n_params_b, points.visual_tokens) - points.error) ** 2))
+
     parameters = _refine(law, points, exact[0], loss, huber_delta)
-    predicted = law.predict(parameters, points.n_params_b, points.visual_tokens)
-    if loss == "squared" and exact_sse[0] < np.sum((predicted - points.error) ** 2):
+    if loss == "squared" and checkpoint_sse(exact[0]) < checkpoint_sse(parameters):
         parameters = exact[0]
-        predicted = law.predict(parameters, points.n_params_b, points.visual_tokens)
     params = dict(zip(law.parameter_names, map(float, parameters)))
-    active, warnings = _bounds_and_warnings(law, params, points.error)
-    params = _snap_to_bounds(params, active, points.error.min())
+    cap = float(table.mean_error.min())
+    active, warnings = _bounds_and_warnings(law, params, points.error, cap)
+    params = _snap_to_bounds(params, active, cap)
     predicted = law.predict(params, points.n_params_b, points.visual_tokens)
     residuals = points.error - predicted
     sse = float(np.sum(residuals**2))
+    mape, left_out = mape_percent(points.error, predicted)
+    if left_out:
+        warnings.append(f"MAPE leaves out {left_out} checkpoint{'s' if left_out != 1 else ''} with error 0 "
+                        "(a percentage of 0 is undefined)")
     loso_mape, loso_by_size = None, {}
     if holdouts:
         held_out_fits = exact[1:]
@@ -211,13 +265,13 @@ def fit(data, law: str | Law = "multiplicative", *, loss: str = "squared", huber
                              for (_, held_out), x in zip(holdouts, held_out_fits)]
         loso_mape, loso_by_size = _holdout_errors(law, points, holdouts, held_out_fits)
     elif leave_one_size_out:
-        warnings.append("leave-one-size-out skipped: removing any LLM size leaves too few sizes or points")
+        warnings.append("leave-one-size-out skipped: removing any LLM size leaves too few sizes, token counts "
+                        "or configurations")
     return FitResult(
         law=law, params=params, sse=sse, rmse=math.sqrt(sse / len(points)),
-        r2=1 - sse / float(np.sum((points.error - points.error.mean()) ** 2)),
-        mape=float(100 * np.mean(np.abs(residuals) / points.error)),
+        r2=r_squared(sse, float(np.sum((points.error - points.error.mean()) ** 2))), mape=mape,
         points=points, predicted=predicted, residuals=residuals,
         active_bounds=active, warnings=warnings, loss=loss,
         loso_mape=loso_mape, loso_mape_by_size=loso_by_size,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, configurations=table,
     )

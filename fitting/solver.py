@@ -7,7 +7,9 @@ we solve the faces (each coefficient free or 0; D free, 0 or at its upper bound)
 form for the whole batch at once, keep the best feasible candidate, and stop early once
 every batch element has a candidate satisfying the KKT conditions (then it is optimal).
 A weight vector per row turns the same code into bootstrap resamples (counts) or
-held-out fits (0/1 weights).
+held-out fits (0/1 weights); the errors may be shared by every weight row (n,) or given per
+row (R, n), as when a resample's configurations have their own mean errors
+(fitting.replicates).
 """
 from __future__ import annotations
 
@@ -113,7 +115,8 @@ def profile(law: Law, log_variables, error, weights, exponents):
     """Best bounded coefficients for each exponent vector and each weight vector.
 
     exponents: (G, P) shared by all weight vectors, or (R, G, P) one set per weight vector;
-    weights: (R, n).  Returns parameters (R, G, n_parameters) and weighted SSE (R, G).
+    weights: (R, n); error: (n,) or (R, n).  Returns parameters (R, G, n_parameters) and
+    weighted SSE (R, G).
     """
     n_resamples, n_points = weights.shape
     bases = np.exp(law.log_bases(exponents, log_variables)).swapaxes(-1, -2)
@@ -129,7 +132,7 @@ def profile(law: Law, log_variables, error, weights, exponents):
         pair_sums = np.einsum("rn,rgpn->rgp", weights, products)
         moment = np.einsum("rn,rgin->rgi", weights * error, design)
     gram = pair_sums[..., lookup]
-    square_sum = np.repeat(weights @ error**2, n_grid)
+    square_sum = np.repeat(np.sum(weights * error**2, axis=-1), n_grid)
     upper = np.repeat(np.where(weights > 0, error, np.inf).min(axis=1), n_grid)
     linear, sse = bounded_linear_fit(gram.reshape(-1, size, size), moment.reshape(-1, size), square_sum, upper)
     linear = linear.reshape(n_resamples, n_grid, size)
@@ -186,8 +189,9 @@ def newton_refine(law: Law, log_variables, error, weights, start, radius=0.03, t
     MAX_EXPONENT.  Gradient and Hessian in u come from central differences on a 3^P stencil,
     evaluated for all unfinished weight vectors in one `profile` call; a step is kept only if
     it lowers the SSE, else the trust radius shrinks.  start: (R, n_parameters) parameter
-    vectors.  Returns parameters (R, ·) and SSE (R,).
+    vectors; error: (n,) or (R, n).  Returns parameters (R, ·) and SSE (R,).
     """
+    error = np.asarray(error, dtype=float)
     n_exponents = len(law.exponent_names)
     stencil, centre, axes, pairs = _difference_stencil(n_exponents)
     identity = np.eye(n_exponents)
@@ -205,7 +209,8 @@ def newton_refine(law: Law, log_variables, error, weights, start, radius=0.03, t
     for _ in range(max_iterations):
         u = candidate_u[active]
         spacing = 1e-4 * np.maximum(1.0, np.abs(u))
-        parameters, sse = profile(law, log_variables, error, weights[active], (u[:, None, :] + spacing[:, None, :] * stencil) ** 2)
+        errors = error[active] if error.ndim == 2 else error
+        parameters, sse = profile(law, log_variables, errors, weights[active], (u[:, None, :] + spacing[:, None, :] * stencil) ** 2)
         sse = np.where(np.isfinite(sse), sse, np.inf)
         improved = sse[:, centre] < best_sse[active]
         rows = active[improved]
@@ -221,8 +226,13 @@ def newton_refine(law: Law, log_variables, error, weights, start, radius=0.03, t
         local_hessian = hessian[active]
         smallest = np.linalg.eigvalsh(local_hessian)[:, 0]
         shift = np.maximum(0.0, 1e-12 * np.abs(local_hessian).max(axis=(1, 2)) - smallest) + 1e-300
-        step = -np.linalg.solve(local_hessian + shift[:, None, None] * identity, gradient[active][..., None])[..., 0]
-        length = np.linalg.norm(step, axis=1)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            step = -np.linalg.solve(local_hessian + shift[:, None, None] * identity, gradient[active][..., None])[..., 0]
+        # A flat direction (degenerate data) makes the Newton step overflow: go downhill instead.
+        unusable = ~np.isfinite(step).all(axis=1)
+        step[unusable] = -gradient[active][unusable]
+        largest = np.abs(step).max(axis=1)
+        length = largest * np.linalg.norm(step / np.maximum(largest, 1e-300)[:, None], axis=1)
         step *= np.minimum(1.0, radii[active] / np.maximum(length, 1e-300))[:, None]
         unfinished = np.minimum(length, radii[active]) >= tolerance
         active = active[unfinished]

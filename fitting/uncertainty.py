@@ -1,6 +1,7 @@
 """Seeded bootstrap intervals for law parameters and for the decisions drawn from them."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -11,9 +12,15 @@ from fitting import solver
 from fitting.fit import FitResult, as_points, fit, json_safe
 from fitting.frontier import SearchSpace, allocate, token_optimum
 from fitting.laws import Law, get_law
+from fitting.replicates import configurations
 
 UNITS = ("points", "sizes")
+RESAMPLED = {"points": "checkpoints", "sizes": "LLM sizes"}
 DEFAULT_SPACE = SearchSpace()
+HUGE = 1e300
+CHUNK_CELLS = 4_000_000
+"""Resamples are drawn and pooled in chunks of at most this many (resample, checkpoint) cells
+(32 MB of float64), so memory stays bounded whatever the number of checkpoints."""
 
 
 @dataclass
@@ -33,7 +40,7 @@ class BootstrapResult:
 
     def to_dict(self) -> dict:
         return json_safe({
-            "law": self.law.name, "unit": self.unit, "seed": self.seed,
+            "law": self.law.name, "unit": self.unit, "resampled": RESAMPLED[self.unit], "seed": self.seed,
             "n_resamples": self.n_resamples, "n_valid": self.n_valid, "confidence": self.confidence,
             "estimate": self.estimate, "intervals": self.intervals, "seconds": self.seconds,
         })
@@ -66,25 +73,39 @@ def derived_quantities(law: Law, parameters: np.ndarray, query_tokens=(0.0, 50.0
 
 
 def _resample_weights(rng, n_params_b: np.ndarray, n_resamples: int, unit: str) -> np.ndarray:
-    """Multiplicity of each point in each resample: (n_resamples, n_points)."""
+    """Multiplicity of each point (checkpoint) in each resample: (n_resamples, n_points).
+
+    Multinomial counts, O(resamples × points) in time and memory."""
+    n = len(n_params_b)
     if unit == "points":
-        drawn = rng.integers(0, len(n_params_b), size=(n_resamples, len(n_params_b)))
-        return (drawn[:, :, None] == np.arange(len(n_params_b))).sum(axis=1).astype(float)
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
     sizes, size_of_point = np.unique(n_params_b, return_inverse=True)
-    drawn = rng.integers(0, len(sizes), size=(n_resamples, len(sizes)))
-    size_counts = (drawn[:, :, None] == np.arange(len(sizes))).sum(axis=1)
-    return size_counts[:, size_of_point].astype(float)
+    size_counts = rng.multinomial(len(sizes), np.full(len(sizes), 1.0 / len(sizes)), size=n_resamples)
+    return size_counts[:, np.asarray(size_of_point).ravel()].astype(float)
 
 
-def _identifiable(law: Law, points, weights: np.ndarray) -> np.ndarray:
-    """Resamples with enough distinct points and two values of every fitted variable."""
+def _identifiable(law: Law, table, weights: np.ndarray) -> np.ndarray:
+    """Resamples (weights per configuration) with at least as many configurations as the law has
+    parameters and two values of every fitted variable."""
     present = weights > 0
-    values = {"N": points.n_params_b, "V": points.visual_tokens}
+    values = {"N": table.n_params_b, "V": table.visual_tokens}
     ok = present.sum(axis=1) >= len(law.parameter_names)
     for variable in set(law.exponent_variable.values()):
         masked = np.where(present, values[variable], np.nan)
-        ok &= np.nanmax(masked, axis=1) > np.nanmin(masked, axis=1)
+        with np.errstate(invalid="ignore"):
+            ok &= np.fmax.reduce(masked, axis=1) > np.fmin.reduce(masked, axis=1)
     return ok
+
+
+def _percentiles(values: np.ndarray, tails) -> tuple[float, float]:
+    """Percentile interval over the draws that are not NaN; (NaN, NaN) when there are none."""
+    values = np.asarray(values, dtype=float)
+    known = values[~np.isnan(values)]
+    if known.size == 0:
+        return (math.nan, math.nan)
+    # ±inf draws (e.g. α/β with β = 0) stay ±inf; interpolating between two of them gives NaN
+    low, high = np.quantile(np.clip(known, -HUGE, HUGE), tails)
+    return tuple(float(np.sign(x) * math.inf) if abs(x) >= HUGE else float(x) for x in (low, high))
 
 
 def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 1000, seed: int = 0,
@@ -92,9 +113,13 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
               space: SearchSpace = DEFAULT_SPACE, full_fit: FitResult | None = None) -> BootstrapResult:
     """Percentile intervals from refits on resamples, warm-started at the full-data optimum.
 
-    unit="points" resamples rows; unit="sizes" resamples whole LLM sizes (all V of a size
-    together).  Resamples that cannot identify the law (e.g. a single size) are dropped and
-    counted in n_valid.  All resamples are solved at once by the vectorised exact solver.
+    unit="points" resamples rows (checkpoints: several at one (N, V), e.g. seeds, are drawn
+    independently, so their spread widens the intervals); unit="sizes" resamples whole LLM
+    sizes (all V of a size together).  Each resample is pooled into configurations
+    (fitting.replicates) and all of them are solved at once by the vectorised exact solver.
+    Resamples that cannot identify the law (e.g. a single size) are dropped and counted in
+    n_valid; with none left, every interval is (NaN, NaN).  Input the law cannot be fitted to
+    raises FitInputError, as fit() does.
     """
     started = time.perf_counter()
     law = get_law(law)
@@ -103,18 +128,29 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
     points = as_points(data)
     full_fit = full_fit or fit(points, law, leave_one_size_out=False)
     estimate_vector = law.vector(full_fit.params)
+    table = configurations(points)
     rng = np.random.default_rng(seed)
-    weights = _resample_weights(rng, points.n_params_b, n_resamples, unit)
-    weights = weights[_identifiable(law, points, weights)]
-    start = np.tile(estimate_vector, (len(weights), 1))
-    parameters, _ = solver.newton_refine(law, points.log_variables, points.error, weights, start)
+    chunk = max(1, CHUNK_CELLS // max(len(points), 1))
+    pooled_weights, pooled_errors = [], []
+    for first in range(0, n_resamples, chunk):
+        weights = _resample_weights(rng, points.n_params_b, min(chunk, n_resamples - first), unit)
+        counts, means = table.sums(weights, points.error)
+        kept = _identifiable(law, table, counts)
+        pooled_weights.append(counts[kept])
+        pooled_errors.append(means[kept])
+    weights = np.concatenate(pooled_weights) if pooled_weights else np.zeros((0, len(table)))
+    errors = np.concatenate(pooled_errors) if pooled_errors else np.zeros((0, len(table)))
+    parameters = np.empty((0, len(law.parameter_names)))
+    if len(weights):
+        start = np.tile(estimate_vector, (len(weights), 1))
+        parameters, _ = solver.newton_refine(law, table.log_variables, errors, weights, start)
     draws = dict(zip(law.parameter_names, parameters.T, strict=True))
     draws.update(derived_quantities(law, parameters, query_tokens, budgets, space))
     estimate = dict(full_fit.params)
     estimate.update({name: float(values[0]) for name, values in
                      derived_quantities(law, estimate_vector, query_tokens, budgets, space).items()})
     tails = [(1 - confidence) / 2, (1 + confidence) / 2]
-    intervals = {name: tuple(float(x) for x in np.nanquantile(values, tails)) for name, values in draws.items()}
+    intervals = {name: _percentiles(values, tails) for name, values in draws.items()}
     return BootstrapResult(
         law=law, unit=unit, seed=seed, n_resamples=n_resamples, n_valid=len(weights), confidence=confidence,
         estimate=estimate, draws=pd.DataFrame(draws), intervals=intervals,

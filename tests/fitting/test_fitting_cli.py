@@ -20,7 +20,8 @@ def test_fit_json_is_one_object_with_the_documented_keys():
     assert completed.returncode == 0, completed.stderr
     summary = json.loads(completed.stdout)
     assert set(summary) == {"law", "params", "sse", "rmse", "r2", "mape", "active_bounds", "warnings", "ci",
-                            "loso_mape", "seconds"}
+                            "loso_mape", "method", "seconds"}
+    assert summary["method"]["repeated_configurations"] == 0 and summary["method"]["checkpoints"] == 28
     assert set(summary["params"]) == {"A", "alpha", "beta", "D"}
     assert 0.0685 <= summary["params"]["alpha"] <= 0.0734 and summary["sse"] <= 3.8e-4
     assert summary["active_bounds"] == ["D=0"]
@@ -58,7 +59,7 @@ def test_plot_writes_a_standalone_page(tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (("fit", "missing.csv"), "error: cannot read missing.csv"),
-    (("fit", "BAD"), "error: llm_params_b must be > 0: rows [0] have -1"),
+    (("fit", "BAD"), "error: cannot fit: llm_params_b must be > 0: rows [0] have -1"),
     (("optimal", PAPER_CSV, "--q", "0", "--budget", "1e3", "--bootstrap", "0"), "below the cheapest configuration"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, arguments, message):
