@@ -1,17 +1,22 @@
 """The refit: measured suite scores from the long results table, then scaling-law fits per
-suite and compressor (and all together), each skipped when its input has not changed."""
+suite and compressor (and all together), each skipped when its input has not changed.
+
+An input the law cannot be fitted to (fitting.FitInputError: every checkpoint with the same
+error, a single LLM size, ...) is a result, not a failure: its reason is stored like a fit, under
+the input's fingerprint, so pages show it and the next refit does not try the same input again."""
 
 import hashlib
 import json
+import time
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 
 import fitting
-from fitting.fit import json_safe
+from fitting.fit import FIT_METHOD_VERSION, json_safe
 from webapp.fits.selectors import fit_points, latest_fit, latest_results, suite_benchmarks
-from webapp.fits.services import scaling_law_fit_record
+from webapp.fits.services import scaling_law_cannot_fit_record, scaling_law_fit_record
 from webapp.leaderboard.scoring import measured_suite_scores
 from webapp.leaderboard.services import data_version_bump
 from webapp.registry.models import BenchmarkSuite
@@ -41,6 +46,8 @@ def fingerprint(points: pd.DataFrame, law: str) -> str:
         "flops_formula": fitting.FLOPS_FORMULA_VERSION,
         # Part of what a row stores: rows from before the draws were kept do not match, so they are refitted.
         "parameter_draws_digits": DRAW_SIGNIFICANT_DIGITS,
+        # How repeated (N, V) are combined and degenerate input is judged (fitting.fit.FIT_METHOD_VERSION).
+        "fit_method": FIT_METHOD_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -60,13 +67,15 @@ def scopes(points: pd.DataFrame):
 
 
 def fit_scope(suite, scope, compressor_id, points, law) -> dict:
-    """Fit one (suite, scope, law) unless its input is unchanged; returns what happened."""
+    """Fit one (suite, scope, law) unless its input is unchanged; returns what happened: fitted,
+    cannot_fit (with the reason, recorded like a fit) or unchanged."""
     outcome = {"suite": suite.name, "scope": scope, "law": law, "n_points": len(points)}
     digest = fingerprint(points, law)
     queries = settings.FRONTIER_FIT_QUERY_TOKENS
     current = [latest_fit(suite, scope, law, q) for q in queries]
     if all(row is not None and row.fingerprint == digest for row in current):
         return {**outcome, "status": "unchanged"}
+    started = time.perf_counter()
     try:
         result = fitting.fit(points, law)
         draws = fitting.bootstrap(
@@ -74,19 +83,28 @@ def fit_scope(suite, scope, compressor_id, points, law) -> dict:
             query_tokens=tuple(queries), full_fit=result,
         )
     except fitting.FitInputError as error:
-        return {**outcome, "status": "skipped", "reason": str(error)}
+        for q in queries:
+            scaling_law_cannot_fit_record(
+                suite=suite, scope=scope, law=law, query_tokens=q, fingerprint=digest, compressor_id=compressor_id,
+                reason=str(error), reason_code=error.code, n_points=len(points),
+                seconds=time.perf_counter() - started,
+            )
+        return {**outcome, "status": "cannot_fit", "reason": str(error), "code": error.code}
     summary = result.to_dict()
     intervals = {name: list(bounds) for name, bounds in json_safe(draws.intervals).items()}
     estimates = json_safe(draws.estimate)
     draw_rows = parameter_draws(draws)
+    bootstrap_stamp = json_safe({key: value for key, value in draws.to_dict().items()
+                                 if key in ("unit", "resampled", "seed", "n_resamples", "n_valid", "confidence")})
     for q in queries:
         decision_names = [name for name in estimates if name.endswith(f"(Q={q:g})")]
         scaling_law_fit_record(
             suite=suite, scope=scope, law=law, query_tokens=q, fingerprint=digest,
             compressor_id=compressor_id, params=summary["params"], intervals=intervals,
             decisions={name: estimates[name] for name in decision_names}, parameter_draws=draw_rows,
-            sse=result.sse, rmse=result.rmse, r2=result.r2, mape=result.mape, loso_mape=result.loso_mape,
+            sse=result.sse, rmse=result.rmse, r2=summary["r2"], mape=summary["mape"], loso_mape=summary["loso_mape"],
             active_bounds=result.active_bounds, warnings=result.warnings, residuals=summary["points"],
+            method={**summary["method"], "bootstrap": bootstrap_stamp},
             n_points=len(points), seconds=result.seconds + draws.seconds,
         )
     return {**outcome, "status": "fitted", "params": summary["params"], "sse": result.sse}
@@ -112,6 +130,6 @@ def refit_all(progress=None) -> dict:
                 report["fits"].append(fit_scope(suite, scope, compressor_id, group, law))
         if progress:
             progress(index + 1, len(suites))
-    if any(fit["status"] == "fitted" for fit in report["fits"]):
+    if any(fit["status"] in ("fitted", "cannot_fit") for fit in report["fits"]):
         data_version_bump()  # after the fit rows are written: a poller that sees it finds them
     return report

@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from webapp.fits.models import ScalingLawFit
@@ -207,3 +208,113 @@ def test_catalogue_sync_adds_missing_rows_and_keeps_admin_edits():
     assert Benchmark.objects.get(key="gqa").lmms_eval_task == "gqa_lite"
     assert Benchmark.objects.get(key="shapes").metrics == ["exact_match"]
     assert Benchmark.objects.filter(suite__name="reasoning").count() == 9
+
+
+# --- Inputs that cannot be fitted, and repeated configurations ------------------------------------
+
+
+def demo_grid(suite, score, compressors, *, vary=lambda n, v: 0.0):
+    """The `make run` demo's shape: 3 LLM sizes x 4 token counts per compressor, every benchmark at
+    `score` (+ vary(n, v))."""
+    for compressor in compressors:
+        for n in (1_000_000, 4_000_000, 16_000_000):
+            for v in (1, 4, 16, 64):
+                value = score + vary(n, v)
+                make_measured_checkpoint(suite, n, v, {"shapes": value, "glyphs": value}, compressor)
+
+
+def test_checkpoints_that_all_score_zero_are_recorded_as_cannot_fit_and_not_retried(fast_bootstrap):
+    """The demo failure: 24 checkpoints at 0 % made R² divide by zero and the refit job fail."""
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    compressors = [Compressor.objects.create(method="avgpool", version="1"),
+                   Compressor.objects.create(method="quecc", version="1")]
+    demo_grid(suite, 0.0, compressors)
+
+    report = refit_all()
+
+    outcomes = [f for f in report["fits"] if f["suite"] == "synthetic"]
+    assert {(f["scope"], f["status"]) for f in outcomes} == {
+        (scope, "cannot_fit") for scope in ("all", "avgpool/1", "quecc/1")}
+    reason = next(f["reason"] for f in outcomes if f["scope"] == "all")
+    assert reason == ("cannot fit: all 24 checkpoints have the same error (1.000: every one scored 0 %), so the law "
+                      "has nothing to explain; train longer or add checkpoints that differ")
+    rows = ScalingLawFit.objects.filter(suite=suite, scope="all", law="multiplicative")
+    assert sorted(rows.values_list("query_tokens", flat=True)) == [0.0, 50.0]
+    row = rows.get(query_tokens=50)
+    assert (row.status, row.reason, row.reason_code, row.n_points) == ("cannot_fit", reason, "zero_spread", 24)
+    assert row.fingerprint and row.params == {} and row.r2 is None and row.sse is None
+    count = ScalingLawFit.objects.count()
+
+    again = refit_all()
+
+    assert ScalingLawFit.objects.count() == count
+    assert {f["status"] for f in again["fits"] if f["suite"] == "synthetic"} == {"unchanged"}
+
+
+def test_pages_and_apis_show_the_stored_reason_instead_of_needing_more_checkpoints(fast_bootstrap, client):
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    demo_grid(suite, 0.0, [pool])
+    refit_all()
+    reason = "cannot fit: all 12 checkpoints have the same error (1.000: every one scored 0 %)"
+
+    frontier = client.get("/api/v1/frontier/", {"suite": "synthetic"}).json()
+    assert frontier["laws"] == [] and frontier["note"].startswith(f"no fit yet for suite synthetic: {reason}")
+    table = client.get("/api/v1/compressors/", {"suite": "synthetic"}).json()
+    assert table["scopes"] == [] and table["note"].startswith(f"no fit yet for suite synthetic: {reason}")
+    assert {(row["scope"], row["law"], row["code"]) for row in table["cannot_fit"]} == {
+        (scope, law, "zero_spread") for scope in ("all", "avgpool/1") for law in ("multiplicative", "additive")}
+    deploy = client.get("/api/v1/deploy/", {"suite": "synthetic", "budget_flops": 1e12})
+    assert deploy.status_code == 409 and reason in deploy.json()["detail"]
+    only_avgpool = client.get("/api/v1/deploy/", {"suite": "synthetic", "budget_flops": 1e12, "compressor": "avgpool"})
+    assert only_avgpool.status_code == 409 and reason in only_avgpool.json()["detail"]
+    for page in ("/compressors/?suite=synthetic", "/deploy/?suite=synthetic&budget_kind=flops&budget_flops=1e12", "/"):
+        text = client.get(page).content.decode()
+        assert "same error (1.000: every one scored 0 %)" in text and "needs at least 4 checkpoints" not in text, page
+
+
+def test_a_later_fittable_input_replaces_the_cannot_fit_record_and_vice_versa(fast_bootstrap, client):
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    law = lambda n, v: 0.9 / ((n / 1e6) ** 0.3 * v ** 0.1) + 0.05  # noqa: E731
+
+    def measure(**grid):
+        Checkpoint.objects.all().delete()
+        demo_grid(suite, 0.0, [pool], **grid)
+        refit_all()
+        cache.clear()
+        return client.get("/api/v1/frontier/", {"suite": "synthetic"}).json()
+
+    assert measure()["laws"] == []
+    frontier = measure(vary=lambda n, v: 1 - law(n, v))
+    assert [curve["law"] for curve in frontier["laws"]] == ["multiplicative", "additive"] and frontier["note"] is None
+    assert client.get("/api/v1/compressors/", {"suite": "synthetic"}).json()["cannot_fit"] == []
+
+    frontier = measure()  # the newest input cannot be fitted: the older fit is no longer current
+
+    assert frontier["laws"] == [] and "same error (1.000" in frontier["note"]
+    deploy = client.get("/api/v1/deploy/", {"suite": "synthetic", "budget_flops": 1e12})
+    assert deploy.status_code == 409 and "same error (1.000" in deploy.json()["detail"]
+
+
+def test_two_compressors_at_the_same_configurations_are_pooled_not_refused(fast_bootstrap):
+    """Issue #16: duplicate (N, V) pairs in the 'all' scope made every refit at scale skip its fits."""
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    law = lambda n, v: 0.9 / ((n / 1e6) ** 0.3 * v ** 0.1) + 0.05  # noqa: E731
+    pool = Compressor.objects.create(method="avgpool", version="1")
+    quecc = Compressor.objects.create(method="quecc", version="1")
+    demo_grid(suite, 0.0, [pool], vary=lambda n, v: 1 - law(n, v) + 0.01)
+    demo_grid(suite, 0.0, [quecc], vary=lambda n, v: 1 - law(n, v) - 0.01)
+
+    report = refit_all()
+
+    statuses = {(f["scope"], f["law"]): f["status"] for f in report["fits"] if f["suite"] == "synthetic"}
+    assert statuses[("all", "multiplicative")] == "fitted"
+    fit = ScalingLawFit.objects.get(suite=suite, scope="all", law="multiplicative", query_tokens=0)
+    # one compressor 0.01 above the law, the other 0.01 below: their means lie on it
+    assert fit.params["alpha"] == pytest.approx(0.3, rel=1e-3) and fit.params["beta"] == pytest.approx(0.1, rel=1e-3)
+    assert fit.n_points == 24 and len(fit.residuals) == 24
+    assert fit.sse == pytest.approx(24 * 0.01**2, rel=1e-3)
+    assert fit.method["repeats"].startswith("replicates pooled")
+    assert (fit.method["checkpoints"], fit.method["configurations"], fit.method["repeated_configurations"]) == (24, 12, 12)
+    assert fit.method["bootstrap"]["resampled"] == "checkpoints" and fit.method["bootstrap"]["n_resamples"] == 200

@@ -3,10 +3,19 @@ from django.db import models
 from webapp.registry.models import BenchmarkSuite, Compressor
 
 
+class FitStatus(models.TextChoices):
+    FITTED = "fitted"
+    CANNOT_FIT = "cannot_fit", "cannot fit"
+
+
 class ScalingLawFit(models.Model):
     """One fit of error(N, V) for a suite and a compressor (or all), with the decisions it
     implies at a query length Q. A new row is written only when the input data changed
-    (`fingerprint`), so the latest row per (suite, scope, law, Q) is the current fit."""
+    (`fingerprint`), so the latest row per (suite, scope, law, Q) is the current fit.
+
+    When the input cannot be fitted (e.g. every checkpoint has the same error) the row records
+    that, with `status` cannot_fit, the `reason` users see and no parameters or statistics: an
+    unchanged input is then not tried again, and pages show the reason."""
 
     suite = models.ForeignKey(BenchmarkSuite, on_delete=models.CASCADE, related_name="fits")
     compressor = models.ForeignKey(
@@ -16,7 +25,10 @@ class ScalingLawFit(models.Model):
     scope = models.CharField(max_length=100, help_text="'all' or the compressor's method/version.")
     law = models.CharField(max_length=50)
     query_tokens = models.FloatField(help_text="Q used for the derived decisions.")
-    params = models.JSONField()
+    status = models.CharField(max_length=20, choices=FitStatus.choices, default=FitStatus.FITTED)
+    reason = models.TextField(blank=True, help_text="Why the input cannot be fitted (\"cannot fit: …\"); empty for a fit.")
+    reason_code = models.CharField(max_length=50, blank=True, help_text="fitting.FitInputError.code, e.g. zero_spread.")
+    params = models.JSONField(default=dict, blank=True)
     intervals = models.JSONField(default=dict, help_text="95 % bootstrap intervals: parameters and decisions.")
     decisions = models.JSONField(default=dict, help_text="V*(Q) and other derived choices.")
     parameter_draws = models.JSONField(
@@ -24,15 +36,20 @@ class ScalingLawFit(models.Model):
         help_text="Bootstrap parameter draws: one row per valid resample, columns in the law's parameter order. "
                   "Empty for fits stored before draws were kept.",
     )
-    sse = models.FloatField()
-    rmse = models.FloatField()
-    r2 = models.FloatField()
-    mape = models.FloatField()
+    sse = models.FloatField(null=True, blank=True)
+    rmse = models.FloatField(null=True, blank=True)
+    r2 = models.FloatField(null=True, blank=True, help_text="Empty when undefined (the errors have no spread).")
+    mape = models.FloatField(null=True, blank=True, help_text="Empty when undefined (every error is 0).")
     loso_mape = models.FloatField(null=True, blank=True)
     active_bounds = models.JSONField(default=list)
     warnings = models.JSONField(default=list)
     residuals = models.JSONField(default=list)
-    n_points = models.PositiveIntegerField()
+    n_points = models.PositiveIntegerField(help_text="Checkpoints in the input (several may share one (N, V)).")
+    method = models.JSONField(
+        default=dict, blank=True,
+        help_text="How it was fitted: fitting.FitResult.method (repeated (N, V) pooled as replicates, counts of "
+                  "checkpoints and configurations, their spread) and how the bootstrap resampled.",
+    )
     fingerprint = models.CharField(max_length=64)
     seconds = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -47,4 +64,5 @@ class ScalingLawFit(models.Model):
         indexes = [models.Index(fields=["suite", "scope", "law", "query_tokens", "-created_at"], name="fit_latest_idx")]
 
     def __str__(self) -> str:
-        return f"{self.law} fit of {self.suite}/{self.scope} (Q={self.query_tokens:g}, {self.n_points} points)"
+        what = "fit" if self.status == FitStatus.FITTED else "cannot-fit record"
+        return f"{self.law} {what} of {self.suite}/{self.scope} (Q={self.query_tokens:g}, {self.n_points} points)"

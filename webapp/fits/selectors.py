@@ -1,9 +1,11 @@
-"""Reads for the fitting service: the points a fit uses, results to aggregate, latest fits."""
+"""Reads for the fitting service: the points a fit uses, results to aggregate, the latest fits
+and, where there is none, why ("cannot fit: …" as the refit stored it)."""
 
 import pandas as pd
 from django.db.models import Max
 
-from webapp.fits.models import ScalingLawFit
+import fitting
+from webapp.fits.models import FitStatus, ScalingLawFit
 from webapp.registry.models import Benchmark, BenchmarkResult, BenchmarkSuite, CheckpointStatus, SuiteScore, Visibility
 
 
@@ -71,3 +73,58 @@ def latest_fit(suite: BenchmarkSuite, scope: str, law: str, query_tokens: float)
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def latest_fit_rows(suite: BenchmarkSuite, *, scope: str | None = None, laws=None) -> list[ScalingLawFit]:
+    """The current row per (scope, law, Q) of a suite, fitted or cannot-fit, in one query (older
+    rows are history), without the bootstrap draws (tens of kB per row; the deploy answer reads
+    the few it needs)."""
+    newest = ScalingLawFit.objects.filter(suite=suite)
+    if scope is not None:
+        newest = newest.filter(scope=scope)
+    if laws is not None:
+        newest = newest.filter(law__in=laws)
+    ids = newest.values("scope", "law", "query_tokens").annotate(newest=Max("id")).values("newest")
+    fits = ScalingLawFit.objects.filter(id__in=ids).select_related("compressor").defer("parameter_draws")
+    return list(fits.order_by("scope", "law", "query_tokens"))
+
+
+def split_fits(rows: list[ScalingLawFit]) -> tuple[list[ScalingLawFit], list[ScalingLawFit]]:
+    """(current fits, current cannot-fit records): a scope whose newest input cannot be fitted has
+    no current fit, whatever older inputs gave."""
+    fitted = [row for row in rows if row.status == FitStatus.FITTED]
+    return fitted, [row for row in rows if row.status != FitStatus.FITTED]
+
+
+def needs_points_message(suite: BenchmarkSuite, laws) -> str:
+    """Why there is no fit when the refit has stored nothing for the suite yet."""
+    needed = min(len(fitting.get_law(law).parameter_names) for law in laws)
+    return (
+        f"no fit yet for suite {suite.name}: needs at least {needed} checkpoints with scores on it, "
+        f"with at least two LLM sizes and two token counts."
+    )
+
+
+def cannot_fit_reasons(records: list[ScalingLawFit], laws=None) -> str:
+    """The stored "cannot fit: …" reasons of these records, once per scope and law: the law named
+    only where the laws' reasons differ, the scope only where the scopes' reasons differ."""
+    by_scope: dict[str, dict[str, str]] = {}
+    for record in records:
+        if laws is None or record.law in laws:
+            by_scope.setdefault(record.scope, {}).setdefault(record.law, record.reason)
+    texts = {}
+    for scope, per_law in by_scope.items():
+        distinct = set(per_law.values())
+        texts[scope] = (next(iter(distinct)) if len(distinct) == 1
+                        else "; ".join(f"{law} law: {reason}" for law, reason in per_law.items()))
+    if len(set(texts.values())) <= 1:
+        return next(iter(texts.values()), "")
+    return "; ".join(f"{scope}: {text}" for scope, text in texts.items())
+
+
+def no_fit_message(suite: BenchmarkSuite, laws, records: list[ScalingLawFit], scope: str | None = "all") -> str:
+    """Why `scope` (None: any scope) of the suite has no fit for these laws: the reasons the refit
+    stored, else that it needs more checkpoints (the refit has stored nothing yet)."""
+    stored = [record for record in records if scope is None or record.scope == scope]
+    reasons = cannot_fit_reasons(stored, laws)
+    return f"no fit yet for suite {suite.name}: {reasons}" if reasons else needs_points_message(suite, laws)

@@ -1,11 +1,11 @@
-"""Writes of the fitting service: request a refit (coalesced), record a fit."""
+"""Writes of the fitting service: request a refit (coalesced), record a fit or why there is none."""
 
 from django.conf import settings
 from django.utils import timezone
 
 import fitting
 
-from webapp.fits.models import ScalingLawFit
+from webapp.fits.models import FitStatus, ScalingLawFit
 from webapp.jobs.models import Job
 from webapp.jobs.services import job_submit
 
@@ -40,3 +40,10 @@ def scaling_law_fit_record(*, parameter_draws=(), **fields) -> ScalingLawFit:
         fit.created_at = timezone.now()
         ScalingLawFit.objects.filter(pk=fit.pk).update(created_at=fit.created_at)
     return fit
+
+
+def scaling_law_cannot_fit_record(*, reason: str, reason_code: str, **fields) -> ScalingLawFit:
+    """Store that this input cannot be fitted, and why ("cannot fit: …"), like a fit: the row is the
+    current state of its (suite, scope, law, Q), so pages show the reason, and its fingerprint keeps
+    the refit from trying the same input again."""
+    return scaling_law_fit_record(status=FitStatus.CANNOT_FIT, reason=reason, reason_code=reason_code, **fields)

@@ -20,6 +20,7 @@ from django.db.models.functions import Cast
 import fitting
 from fitting.fit import json_safe
 from webapp.fits.models import ScalingLawFit
+from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, no_fit_message, split_fits
 from webapp.leaderboard.models import DataVersion
 from webapp.registry.models import (
     BenchmarkResult,
@@ -392,19 +393,6 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
 # --- Fits -------------------------------------------------------------------------------------------
 
 
-def latest_fits(suite: BenchmarkSuite, *, scope: str | None = None, laws=None) -> list[ScalingLawFit]:
-    """The current fit per (scope, law, Q) of a suite, in one query (older rows are history),
-    without the bootstrap draws (tens of kB per row; the deploy answer reads the few it needs)."""
-    newest = ScalingLawFit.objects.filter(suite=suite)
-    if scope is not None:
-        newest = newest.filter(scope=scope)
-    if laws is not None:
-        newest = newest.filter(law__in=laws)
-    ids = newest.values("scope", "law", "query_tokens").annotate(newest=Max("id")).values("newest")
-    fits = ScalingLawFit.objects.filter(id__in=ids).select_related("compressor").defer("parameter_draws")
-    return list(fits.order_by("scope", "law", "query_tokens"))
-
-
 def _fit_at(fits: list[ScalingLawFit], query_tokens: float) -> ScalingLawFit:
     """The fit row stored for this Q, else any (parameters do not depend on Q; decisions do)."""
     return next((fit for fit in fits if fit.query_tokens == query_tokens), fits[0])
@@ -422,14 +410,6 @@ def fit_decisions(fit: ScalingLawFit, cost: Cost) -> dict:
     if law.single_product_term:
         v_star = fitting.optimal_visual_tokens(law, fit.params, cost.query_tokens, cost.generated_tokens)
     return {"v_star": v_star, "v_star_interval": None, "stored": False, "decisions": {label: v_star}}
-
-
-def needs_points_message(suite: BenchmarkSuite, laws) -> str:
-    needed = min(len(fitting.get_law(law).parameter_names) for law in laws)
-    return (
-        f"no fit yet for suite {suite.name}: needs at least {needed} checkpoints with scores on it, "
-        f"with at least two LLM sizes and two token counts."
-    )
 
 
 # --- Frontier chart ---------------------------------------------------------------------------------
@@ -465,7 +445,8 @@ def frontier_chart(user, rows: RowFilter, cost: Cost) -> dict:
     ]
     laws = list(settings.FRONTIER_FIT_LAWS)
     by_law: dict[str, list[ScalingLawFit]] = {}
-    for fit in latest_fits(suite, scope="all", laws=laws):
+    fitted, cannot = split_fits(latest_fit_rows(suite, scope="all", laws=laws))
+    for fit in fitted:
         by_law.setdefault(fit.law, []).append(fit)
     curves = []
     for law_name in laws:
@@ -486,8 +467,17 @@ def frontier_chart(user, rows: RowFilter, cost: Cost) -> dict:
             for c, f, e in frontier[["checkpoint", "flops", "error"]].itertuples(index=False)
         ],
         "laws": curves,
-        "note": None if curves else needs_points_message(suite, laws),
+        "note": _frontier_note(suite, laws, curves, cannot),
     })
+
+
+def _frontier_note(suite: BenchmarkSuite, laws, curves: list[dict], cannot: list[ScalingLawFit]) -> str | None:
+    """Why a law has no curve: every law (no fit yet, and why) or the ones that cannot be fitted."""
+    if not curves:
+        return no_fit_message(suite, laws, cannot)
+    missing = [law for law in laws if law not in {curve["law"] for curve in curves}]
+    reasons = {record.law: record.reason for record in cannot if record.law in missing}
+    return "; ".join(f"No {law} curve: {reason}" for law, reason in reasons.items()) or None
 
 
 def _law_curves(fit: ScalingLawFit, frame: pd.DataFrame, cost: Cost) -> dict:
@@ -521,7 +511,8 @@ def compressor_table(suite_name: str, cost: Cost) -> dict:
     intervals and the fit's details."""
     suite, _ = suite_with_benchmark_keys(suite_name)
     grouped: dict[tuple[str, str], list[ScalingLawFit]] = {}
-    for fit in latest_fits(suite):
+    fitted, cannot = split_fits(latest_fit_rows(suite))
+    for fit in fitted:
         grouped.setdefault((fit.scope, fit.law), []).append(fit)
     scopes: dict[str, dict] = {}
     for (scope, law_name), fits in grouped.items():
@@ -539,11 +530,21 @@ def compressor_table(suite_name: str, cost: Cost) -> dict:
             "params": fit.params, "intervals": fit.intervals, **fit_decisions(fit, cost),
             "sse": fit.sse, "rmse": fit.rmse, "r2": fit.r2, "mape": fit.mape, "loso_mape": fit.loso_mape,
             "active_bounds": fit.active_bounds, "warnings": fit.warnings, "residuals": fit.residuals,
-            "n_points": fit.n_points, "fitted_at": fit.created_at,
+            "n_points": fit.n_points, "method": fit.method, "fitted_at": fit.created_at,
         })
     ordered = sorted(scopes.values(), key=lambda entry: (entry["scope"] != "all", entry["scope"]))
-    return json_safe({"suite": suite.name, **cost.as_dict(), "scopes": ordered,
-                      "note": None if ordered else needs_points_message(suite, settings.FRONTIER_FIT_LAWS)})
+    not_fitted = {(record.scope, record.law): record for record in cannot}
+    cannot_fit = [
+        {"scope": scope, "law": law, "reason": record.reason, "code": record.reason_code,
+         "n_points": record.n_points, "checked_at": record.created_at}
+        for (scope, law), record in sorted(not_fitted.items(), key=lambda item: (item[0][0] != "all", item[0]))
+    ]
+    if not ordered:
+        note = no_fit_message(suite, settings.FRONTIER_FIT_LAWS, cannot, scope=None)
+    else:
+        note = f"Not fitted: {cannot_fit_reasons(cannot)}" if cannot_fit else None
+    return json_safe({"suite": suite.name, **cost.as_dict(), "scopes": ordered, "cannot_fit": cannot_fit,
+                      "note": note})
 
 
 # --- What should I deploy? --------------------------------------------------------------------------
@@ -596,7 +597,7 @@ def deploy_recommendation(user, query: DeployQuery) -> dict:
     allocation over the allowed sizes and token counts, per compressor fit) or within a latency
     budget (among measured configurations), and the runners-up."""
     suite, _ = suite_with_benchmark_keys(query.suite)
-    fits = [fit for fit in latest_fits(suite, laws=[query.law])]
+    fits, cannot = split_fits(latest_fit_rows(suite, laws=[query.law]))
     by_scope: dict[str, list[ScalingLawFit]] = {}
     for fit in fits:
         by_scope.setdefault(fit.scope, []).append(fit)
@@ -605,12 +606,14 @@ def deploy_recommendation(user, query: DeployQuery) -> dict:
         scope: fit for scope, fit in chosen.items() if scope != "all" and _scope_matches(scope, query.compressors)
     }
     if not chosen:
-        raise NoFitYet(needs_points_message(suite, [query.law]))
+        raise NoFitYet(no_fit_message(suite, [query.law], cannot))
     if query.compressors and not per_compressor:
         fitted = ", ".join(sorted(scope for scope in chosen if scope != "all")) or "none"
+        asked = [record for record in cannot if record.scope != "all" and _scope_matches(record.scope, query.compressors)]
+        why = (cannot_fit_reasons(asked) if asked else
+               f"it needs at least {len(fitting.get_law(query.law).parameter_names)} checkpoints with scores")
         raise NoFitYet(
-            f"no fit yet for compressor {', '.join(query.compressors)} on suite {suite.name}: it needs at least "
-            f"{len(fitting.get_law(query.law).parameter_names)} checkpoints with scores; "
+            f"no fit yet for compressor {', '.join(query.compressors)} on suite {suite.name}: {why}; "
             f"compressors with a fit: {fitted}."
         )
     candidates = per_compressor or {"all": chosen["all"]}

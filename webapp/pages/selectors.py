@@ -8,12 +8,12 @@ import shlex
 from django.conf import settings
 from django.db.models import Prefetch
 
+from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, split_fits
 from webapp.jobs.models import Job, JobState
 from webapp.jobs.selectors import job_eta_seconds
 from webapp.leaderboard.selectors import (
     LeaderboardQuery,
     RowFilter,
-    latest_fits,
     leaderboard_page,
     versioned_cache,
     viewer_key,
@@ -189,7 +189,7 @@ def overview_headline(user) -> list[dict]:
         suites = []
         for suite in BenchmarkSuite.objects.order_by("name"):
             page = leaderboard_page(user, LeaderboardQuery(rows=RowFilter(suite=suite.name), page_size=HEADLINE_ROWS))
-            fits = latest_fits(suite, scope="all", laws=[law])
+            fits, cannot = split_fits(latest_fit_rows(suite, scope="all", laws=[law]))
             decisions = {label: value for fit in fits for label, value in fit.decisions.items()}
             fit = fits[0] if fits else None
             suites.append({
@@ -200,6 +200,7 @@ def overview_headline(user) -> list[dict]:
                     "alpha_interval": fit.intervals.get("alpha"), "beta_interval": fit.intervals.get("beta"),
                     "n_points": fit.n_points, "decisions": dict(sorted(decisions.items())),
                 },
+                "fit_note": cannot_fit_reasons(cannot) if fit is None else "",
             })
         return suites
 
