@@ -28,6 +28,24 @@ class HarnessError(EvaluationError):
     failure_class = "harness_error"
 
 
+class EnvironmentMismatch(EvaluationError):
+    """A module the harness (or a task's code) imports is missing or is not the version it needs:
+    the worker's Python environment differs from the lock.  Not the user's fault, and another try
+    on the same worker fails the same way, so it is not retried."""
+
+    failure_class = "environment_error"
+
+    def __init__(self, module: str, error: BaseException, where: str):
+        self.module = module
+        super().__init__(
+            f"{where} could not import the Python module {module!r} ({type(error).__name__}: {error}): this "
+            f"worker's environment differs from the lock. Run `make install` on the worker (it installs exactly "
+            f"requirements.txt) and restart it, then start the evaluation again. If the module is missing from the "
+            f"lock itself, the task needs a dependency Frontier leaves out (requirements-excludes.txt): remove it "
+            f"there and run `make lock`."
+        )
+
+
 class DatasetUnavailable(EvaluationError):
     """A task's dataset cannot be read here (offline, not cached, or missing files)."""
 

@@ -38,6 +38,7 @@ from PIL import Image
 from . import offline  # noqa: F401  (HF offline defaults; the package __init__ applies them first)
 from .errors import (
     CheckpointLoadError,
+    EnvironmentMismatch,
     DatasetUnavailable,
     EvaluationCancelled,
     EvaluationError,
@@ -352,6 +353,21 @@ def _dataset_unavailable_reason(error: BaseException) -> str | None:
     return None
 
 
+def _import_failure(error: BaseException) -> tuple[str, ImportError] | None:
+    """(module, the ImportError) when ``error`` or its causes is an import failure: the innermost
+    ModuleNotFoundError (lmms-eval wraps a task's failed ``!function`` import in an ImportError of
+    its own), else the first ImportError."""
+    found, seen = None, set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ModuleNotFoundError) or (isinstance(error, ImportError) and found is None):
+            found = error
+        error = error.__cause__ or error.__context__
+    if found is None:
+        return None
+    return (found.name or str(found)), found
+
+
 def _leaf_tasks(task_dict: dict) -> list:
     leaves = []
     for value in task_dict.values():
@@ -405,6 +421,9 @@ class CheckpointEvaluator:
         try:
             runner = load_vlm(self.checkpoint, device=self.device, dtype=self.dtype)
         except Exception as error:
+            failure = _import_failure(error)
+            if failure is not None:
+                raise EnvironmentMismatch(*failure, where=f"loading checkpoint {self.checkpoint}") from error
             if _is_out_of_memory(error):
                 raise OutOfMemory(
                     f"checkpoint {self.checkpoint} does not fit on {self.device}: {error}. Use a larger device."
@@ -433,7 +452,8 @@ class CheckpointEvaluator:
     ) -> tuple[TaskManager, dict[str, list]]:
         """The task index and task objects by requested name.
 
-        Missing data raises ``DatasetUnavailable``; unknown names and broken YAML raise ``HarnessError``.
+        Missing data raises ``DatasetUnavailable``; a module a task's code cannot import raises
+        ``EnvironmentMismatch``; unknown names and broken YAML raise ``HarnessError``.
         """
         tasks = resolve_task_names(tasks)
         include_paths = [str(self._synthetic_suite())]  # written once, then reused from disk
@@ -459,6 +479,9 @@ class CheckpointEvaluator:
             try:
                 loaded[task] = _leaf_tasks(manager.load_task_or_group([task]))
             except Exception as error:
+                failure = _import_failure(error)
+                if failure is not None:
+                    raise EnvironmentMismatch(*failure, where=f"lmms-eval, building task {task!r},") from error
                 reason = _dataset_unavailable_reason(error)
                 if reason is not None:
                     raise DatasetUnavailable(task, reason) from error
@@ -508,6 +531,9 @@ class CheckpointEvaluator:
     def _classified(self, error: BaseException) -> EvaluationError:
         if isinstance(error, RetryError) and error.last_attempt.exception() is not None:
             error = error.last_attempt.exception()
+        failure = _import_failure(error)
+        if failure is not None:
+            return EnvironmentMismatch(*failure, where="lmms-eval")
         if _is_out_of_memory(error):
             return OutOfMemory(
                 f"{self.device} ran out of memory at batch size {self.lmm.batch_size}: {error}. "

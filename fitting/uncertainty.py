@@ -75,13 +75,19 @@ def derived_quantities(law: Law, parameters: np.ndarray, query_tokens=(0.0, 50.0
 def _resample_weights(rng, n_params_b: np.ndarray, n_resamples: int, unit: str) -> np.ndarray:
     """Multiplicity of each point (checkpoint) in each resample: (n_resamples, n_points).
 
-    Multinomial counts, O(resamples × points) in time and memory."""
-    n = len(n_params_b)
+    Draws with replacement counted by one flat bincount: O(resamples × points) time and memory."""
     if unit == "points":
-        return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
+        return _counts(rng.integers(0, len(n_params_b), size=(n_resamples, len(n_params_b))), len(n_params_b))
     sizes, size_of_point = np.unique(n_params_b, return_inverse=True)
-    size_counts = rng.multinomial(len(sizes), np.full(len(sizes), 1.0 / len(sizes)), size=n_resamples)
-    return size_counts[:, np.asarray(size_of_point).ravel()].astype(float)
+    size_counts = _counts(rng.integers(0, len(sizes), size=(n_resamples, len(sizes))), len(sizes))
+    return size_counts[:, np.asarray(size_of_point).ravel()]
+
+
+def _counts(drawn: np.ndarray, n: int) -> np.ndarray:
+    """How often each of 0..n-1 occurs in each row of `drawn`, as floats."""
+    rows = drawn.shape[0]
+    flat = (drawn + n * np.arange(rows)[:, None]).ravel()
+    return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
 
 
 def _identifiable(law: Law, table, weights: np.ndarray) -> np.ndarray:

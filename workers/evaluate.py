@@ -2,10 +2,13 @@
 models in a small per-process cache, run one benchmark, hand the outcome to the registry.
 
 Failures keep the class ``evaluation.errors`` gives them (load_error, harness_error,
-dataset_unavailable: permanent, the job fails with the message). Two are worth another attempt
+dataset_unavailable, environment_error: permanent, the job fails with the message; an
+environment_error, a module the harness cannot import, is the worker's environment differing
+from the lock and says to run `make install` there). Two are worth another attempt
 (``TransientJobError``, retried with backoff by the runner): running out of memory, retried with
-half the batch size (the ``batch_size`` job param), and storage or network errors while fetching
-the checkpoint's files (``storage_error``).
+half the batch size (the ``batch_size`` job param), storage or network errors while fetching
+the checkpoint's files (``storage_error``) and a database that is busy or unreachable
+(``database_unavailable``); see ``workers.transient``.
 """
 
 import collections
@@ -16,13 +19,12 @@ from botocore.exceptions import BotoCoreError
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from evaluation.errors import CheckpointLoadError, OutOfMemory
+from evaluation.errors import CheckpointLoadError, EnvironmentMismatch, OutOfMemory
 from webapp.core.storage import storage_files
 from webapp.registry.models import BenchmarkJob, Checkpoint
 from webapp.registry.services import benchmark_results_record
 from workers.runner import TransientJobError
-
-STORAGE_ERROR = "storage_error"
+from workers.transient import STORAGE_ERROR, retry_transient_failures
 
 _evaluators: "collections.OrderedDict[tuple[str, int | None], object]" = collections.OrderedDict()
 
@@ -51,9 +53,19 @@ def checkpoint_local_dir(checkpoint: Checkpoint) -> Path:
     return target
 
 
+def _harness():
+    """evaluation.harness, imported on first use (it imports torch and lmms-eval); an import failure
+    there is the worker's environment, not the checkpoint or the task."""
+    try:
+        from evaluation import harness
+    except ImportError as error:
+        raise EnvironmentMismatch(error.name or str(error), error, where="the evaluation harness") from error
+    return harness
+
+
 def cached_evaluator(path: Path, batch_size: int | None = None):
     """A loaded model per checkpoint folder and batch size (None: automatic), least recently used evicted first."""
-    from evaluation.harness import CheckpointEvaluator
+    CheckpointEvaluator = _harness().CheckpointEvaluator  # noqa: N806
 
     key = (str(path), batch_size)
     if key in _evaluators:
@@ -65,7 +77,8 @@ def cached_evaluator(path: Path, batch_size: int | None = None):
     return _evaluators[key]
 
 
-def _fetch_checkpoint(checkpoint: Checkpoint) -> Path:
+def fetch_checkpoint(checkpoint: Checkpoint) -> Path:
+    """checkpoint_local_dir, with storage and network errors transient (``storage_error``)."""
     try:
         return checkpoint_local_dir(checkpoint)
     except (OSError, BotoCoreError) as error:
@@ -84,12 +97,13 @@ def _retry_with_smaller_batch(error: OutOfMemory, path: Path, batch_size: int | 
     return TransientJobError(f"{error} ({plan})", failure_class=error.failure_class, params=params)
 
 
+@retry_transient_failures
 def evaluate_benchmark_job(ctx) -> dict:
     from evaluation.errors import EvaluationCancelled
 
     link = BenchmarkJob.objects.select_related("run__checkpoint", "run__suite", "benchmark").get(job_id=ctx.job.pk)
     run, benchmark = link.run, link.benchmark
-    path = _fetch_checkpoint(run.checkpoint)
+    path = fetch_checkpoint(run.checkpoint)
     limit, batch_size = ctx.params.get("limit"), ctx.params.get("batch_size")
     ctx.log.info(
         "Evaluating %s on %s (limit %s, batch size %s)", run.checkpoint, benchmark, limit, batch_size or "auto"

@@ -4,7 +4,9 @@ checkpoint, validated like an upload, whose evaluations are queued.
 
 A run's state folder is FRONTIER_TRAINING_DIR/<run id>/. A worker that dies mid-run leaves the
 newest state there; the lease machinery gives the job to another attempt, which continues from
-that state. With workers on several machines the folder must be on shared storage.
+that state. With workers on several machines the folder must be on shared storage. A transient
+failure (the base checkpoint's files unreachable in storage, the database busy or unreachable:
+``workers.transient``) ends the attempt with a retry, which resumes from the newest state too.
 """
 
 import json
@@ -31,7 +33,8 @@ from webapp.training.services import (
     training_losses_complete,
     training_progress_record,
 )
-from workers.evaluate import checkpoint_local_dir
+from workers.evaluate import fetch_checkpoint
+from workers.transient import retry_transient_failures
 
 
 class TrainedCheckpointInvalid(Exception):
@@ -90,7 +93,7 @@ class ProgressRecorder:
 
 
 def _local_folder(checkpoint: Checkpoint | None) -> str | None:
-    return None if checkpoint is None else str(checkpoint_local_dir(checkpoint))
+    return None if checkpoint is None else str(fetch_checkpoint(checkpoint))
 
 
 def register_trained_checkpoint(ctx, run: TrainingRun, folder: Path) -> Checkpoint:
@@ -113,6 +116,7 @@ def register_trained_checkpoint(ctx, run: TrainingRun, folder: Path) -> Checkpoi
     return checkpoint
 
 
+@retry_transient_failures
 def train_compressor_job(ctx) -> dict:
     run = TrainingRun.objects.select_related("owner", "base_checkpoint", "compressor_from").get(job_id=ctx.job.pk)
     registered = Checkpoint.objects.filter(training_run=run, status=CheckpointStatus.READY).first()

@@ -6,7 +6,13 @@ from dataclasses import asdict
 
 import pytest
 
-from evaluation.errors import CheckpointLoadError, DatasetUnavailable, EvaluationCancelled, HarnessError
+from evaluation.errors import (
+    CheckpointLoadError,
+    DatasetUnavailable,
+    EnvironmentMismatch,
+    EvaluationCancelled,
+    HarnessError,
+)
 from evaluation.suites import BENCHMARKS
 from evaluation.synthetic import chance_level
 
@@ -130,6 +136,40 @@ def test_real_task_offline_raises_dataset_unavailable_quickly(tiny_evaluator):
 def test_unknown_task_is_a_harness_error_with_a_hint(tiny_evaluator):
     with pytest.raises(HarnessError, match="did you mean shapes"):
         tiny_evaluator.evaluate(["shapez"], limit=2)
+
+
+def shapes_task_with(folder, name: str, utils: str, **functions) -> None:
+    """A copy of the synthetic shapes task whose `functions` come from a `name`_utils.py of its own."""
+    import yaml
+
+    (folder / f"{name}_utils.py").write_text(utils)
+    synthetic = yaml.safe_load((folder.parent / "shapes.yaml").read_text().split("doc_to_visual:")[0])
+    lines = [yaml.safe_dump({**synthetic, "task": name}).rstrip()]
+    lines += [f"{key}: !function {name}_utils.{value}" for key, value in functions.items()]
+    (folder / f"{name}.yaml").write_text("\n".join(lines) + "\n")
+
+
+def test_a_module_a_task_cannot_import_is_an_environment_error(tiny_evaluator, synthetic_root):
+    """While lmms-eval builds the task (its utils import a missing module) and while it scores (a
+    metric imports one lazily): the worker's environment, not the task's YAML."""
+    folder = synthetic_root / "seed0" / "tasks_missing_module"
+    folder.mkdir(exist_ok=True)
+    visuals = "from evaluation.synthetic import doc_to_text, doc_to_visual  # noqa: F401\n"
+    shapes_task_with(folder, "shapes_at_build", "import frontier_absent_at_build\n" + visuals,
+                     doc_to_visual="doc_to_visual", doc_to_text="doc_to_text")
+    shapes_task_with(folder, "shapes_at_scoring",
+                     visuals + "def process_results(doc, results):\n    import frontier_absent_at_scoring\n",
+                     doc_to_visual="doc_to_visual", doc_to_text="doc_to_text", process_results="process_results")
+
+    for task, module in [("shapes_at_build", "frontier_absent_at_build"),
+                         ("shapes_at_scoring", "frontier_absent_at_scoring")]:
+        with pytest.raises(EnvironmentMismatch) as caught:
+            tiny_evaluator.evaluate([task], limit=2, include_path=folder, latency_samples=0)
+        message = str(caught.value)
+        assert caught.value.failure_class == "environment_error" and caught.value.module == module, message
+        assert f"could not import the Python module {module!r}" in message
+        assert "environment differs from the lock" in message and "`make install`" in message
+        assert "YAML" not in message
 
 
 def test_should_stop_cancels_between_batches(tiny_evaluator):

@@ -129,7 +129,7 @@ def test_resample_weights_are_linear_in_memory():
     """10,000 checkpoints × 1,000 resamples: an R × n × n comparison would need 100 GB."""
     weights = _resample_weights(np.random.default_rng(0), np.ones(10_000), 1_000, "points")
     assert weights.shape == (1_000, 10_000) and (weights.sum(axis=1) == 10_000).all()
-    assert weights.mean() == 1.0 and 0.9 < weights.var() < 1.1  # multinomial(n, 1/n): variance ≈ 1
+    assert weights.mean() == 1.0 and 0.9 < weights.var() < 1.1  # counts of n draws from n: variance ≈ 1
 
 
 def test_many_seeds_of_few_configurations_fit_as_fast_as_the_configurations():

@@ -1,0 +1,61 @@
+"""Which failures of a job are worth another attempt.
+
+Transient: what the infrastructure does for a moment, whoever started the job (an upload, a
+training sweep, a rerun) — the database busy or its connection dropped (``database_unavailable``),
+object storage unreachable while fetching a checkpoint (``storage_error``, see
+``workers.evaluate.fetch_checkpoint``) and a device out of memory (``out_of_memory``, retried
+with a smaller batch). They become ``TransientJobError``, which the runner retries with backoff
+up to the job's ``max_attempts``.
+
+Not transient: the checkpoint's or the task's fault (``load_error``, ``harness_error``,
+``dataset_unavailable``), the worker's environment (``environment_error``: another try on the
+same worker fails the same way) and Frontier's own bugs (``internal_error``); those fail at once.
+"""
+
+import functools
+
+from django.db import InterfaceError, OperationalError, connection
+
+from workers.runner import TransientJobError
+
+DATABASE_UNAVAILABLE = "database_unavailable"
+STORAGE_ERROR = "storage_error"
+
+# SQLite reports a missing table as an OperationalError too: a schema problem, not a moment's.
+SCHEMA_PROBLEMS = ("no such table", "no such column", "has no column")
+
+
+def database_transient(error: BaseException) -> bool:
+    if isinstance(error, InterfaceError):
+        return True
+    return isinstance(error, OperationalError) and not any(text in str(error) for text in SCHEMA_PROBLEMS)
+
+
+def _drop_if_broken() -> None:
+    """Close a broken connection, so that the runner records the attempt on a new one."""
+    try:
+        usable = connection.is_usable()
+    except Exception:  # noqa: BLE001 (any failure of the check means the connection is gone)
+        usable = False
+    if not usable:
+        connection.close()
+
+
+def retry_transient_failures(handler):
+    """Decorate a job handler so that a database that is busy or unreachable retries the job
+    (the handlers resume: training from its last saved state, evaluation results are upserts)."""
+
+    @functools.wraps(handler)
+    def run(ctx):
+        try:
+            return handler(ctx)
+        except (OperationalError, InterfaceError) as error:
+            if not database_transient(error):
+                raise
+            _drop_if_broken()
+            raise TransientJobError(
+                f"the database was unavailable ({type(error).__name__}: {error}); the job will be retried",
+                failure_class=DATABASE_UNAVAILABLE,
+            ) from error
+
+    return run
