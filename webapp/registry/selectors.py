@@ -52,7 +52,9 @@ def checkpoint_files(checkpoint: Checkpoint) -> list[dict]:
 
     # A ready checkpoint's files never change (new files mean a new checkpoint): list them once an hour
     # at most, not at every refresh of its page (object storage answers a request per file).
-    return cache.get_or_set(f"checkpoint-files:{checkpoint.pk}:{checkpoint.sha256}:{prefix}", listing, FILES_CACHE_SECONDS)
+    # (Its creation time is in the key: a database recreated from scratch reuses ids.)
+    key = f"checkpoint-files:{checkpoint.pk}:{checkpoint.created_at.timestamp()}:{checkpoint.sha256}:{prefix}"
+    return cache.get_or_set(key, listing, FILES_CACHE_SECONDS)
 
 
 def runs_visible_to(user) -> QuerySet[EvaluationRun]:
