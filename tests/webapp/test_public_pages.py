@@ -171,6 +171,8 @@ def test_the_checkpoint_page_lists_its_files_and_the_archive_holds_them(alice, s
         assert response["Content-Length"] == str(len(FILES[name]))
         assert response["Content-Disposition"] == f'attachment; filename="{name.split("/")[-1]}"'
 
+    archive_url = APIClient().get(f"/api/v1/checkpoints/{checkpoint.pk}/").json()["archive_url"]
+    assert archive_url == f"http://testserver/api/v1/checkpoints/{checkpoint.pk}/archive/"
     response = Client().get(f"/api/v1/checkpoints/{checkpoint.pk}/archive/")
     body = b"".join(response.streaming_content)
     assert response.status_code == 200 and response["Content-Type"] == "application/x-tar"
