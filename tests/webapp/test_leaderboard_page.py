@@ -67,6 +67,9 @@ def test_empty_benchmark_columns_are_hidden_and_the_users_choice_wins(alice, syn
     assert hidden_columns(chosen) == {"on_frontier", "n", "v", "compressor", "flops", "latency", "bench-glyphs", "llm",
                                       "status", "owner"}
     assert 'name="cols" value="bench:shapes,flops_q0,nonsense"' in chosen  # the filter form keeps the choice
+    none = client.get("/leaderboard/", {"suite": "synthetic", "cols": "-"}).content.decode()  # no optional column
+    assert hidden_columns(none) == {"on_frontier", "n", "v", "compressor", "flops", "flops_q0", "latency",
+                                    "bench-glyphs", "bench-shapes", "llm", "status", "owner"}
     sort_links = re.findall(r'href="\?([^"]+)" data-sort-key', chosen)
     assert sort_links and all("cols=bench%3Ashapes%2Cflops_q0%2Cnonsense" in link for link in sort_links)
     tabs = re.search(r'<nav class="tabs".*?</nav>', chosen, re.S).group(0)

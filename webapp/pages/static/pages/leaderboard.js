@@ -5,7 +5,7 @@
  * address (history.replaceState, so a shared link or a reload shows the same columns, and the live
  * refresh in common.js, which fetches the address, renders it too), into the links of the page (sort,
  * pages, sizes, the filter form; not the suite tabs) and into localStorage per suite, from which a later visit
- * without ?cols= restores it.
+ * without ?cols= restores it. ?cols=- shows none of the optional columns.
  */
 (function () {
   "use strict";
@@ -73,7 +73,8 @@
 
   function choose(shown) {
     apply(shown);
-    const value = shown.join(",");
+    // "-" when no optional column is chosen: an empty cols= would mean "not given", i.e. the defaults.
+    const value = shown.length ? shown.join(",") : "-";
     carry(value);
     const store = storage();
     if (store) store.setItem(storageKey, value);
