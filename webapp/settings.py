@@ -108,6 +108,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGIN_URL = "login"
+# Anyone may create an account at /accounts/signup/ when true; off by default (accounts from the admin).
+FRONTIER_SIGNUP_ENABLED = env.bool("FRONTIER_SIGNUP_ENABLED", default=False)
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.accounts.api.views import WhoAmIView
+from webapp.accounts.views import signup
 from webapp.core.views import healthz, home
 from webapp.jobs.api.views import DiagnosticJobView, JobCancelView, JobDetailView, JobListView
 from webapp.leaderboard.api import views as leaderboard
@@ -19,6 +20,9 @@ api_v1 = [
     path("api/v1/checkpoints/", registry.CheckpointListView.as_view(), name="api-checkpoint-list"),
     path("api/v1/checkpoints/<int:pk>/", registry.CheckpointDetailView.as_view(), name="api-checkpoint-detail"),
     path("api/v1/checkpoints/<int:pk>/hide/", registry.CheckpointHideView.as_view(), name="api-checkpoint-hide"),
+    path("api/v1/checkpoints/<int:pk>/archive/", registry.CheckpointArchiveView.as_view(), name="api-checkpoint-archive"),
+    path("api/v1/checkpoints/<int:pk>/files/<path:name>", registry.CheckpointFileView.as_view(),
+         name="api-checkpoint-file"),
     path("api/v1/uploads/", registry.UploadStartView.as_view(), name="api-upload-start"),
     path("api/v1/uploads/<int:pk>/", registry.UploadDetailView.as_view(), name="api-upload-detail"),
     path("api/v1/uploads/<int:pk>/complete/", registry.UploadCompleteView.as_view(), name="api-upload-complete"),
@@ -48,6 +52,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="pages/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", signup, name="signup"),
     path("", include("webapp.pages.urls")),
     *api_v1,
 ]

@@ -97,14 +97,14 @@ def test_leaderboard_sorts_filters_exports_and_shows_a_new_result_without_a_relo
     assert shown_ids(page) == by_error
     expect(page.locator("tr", has_text="qwen 1B avgpool V=16").locator(".badge-frontier")).to_be_visible()
 
-    page.get_by_role("link", name="N (B)").click()
-    expect(page.locator("th[aria-sort=ascending]")).to_have_text("N (B) ▲")
+    page.get_by_role("link", name="N", exact=True).click()
+    expect(page.locator("th[aria-sort=ascending]")).to_have_text("N ▲")
     assert shown_ids(page)[:2] == [made[0].pk, made[1].pk]  # equal N: by id
-    page.get_by_role("link", name="N (B) ▲").click()
-    expect(page.locator("th[aria-sort=descending]")).to_have_text("N (B) ▼")
+    page.get_by_role("link", name="N ▲", exact=True).click()
+    expect(page.locator("th[aria-sort=descending]")).to_have_text("N ▼")
     assert shown_ids(page)[:2] == [made[2].pk, made[3].pk]
 
-    page.get_by_label("Compressor").select_option("quecc")
+    page.locator("#leaderboard-filters").get_by_label("Compressor").select_option("quecc")  # not the column picker's box
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#leaderboard-count")).to_have_text("2 checkpoints")
     assert parse_qs(urlparse(page.url).query)["ordering"] == ["-n_params"]  # the sort survives filtering
@@ -298,7 +298,7 @@ def test_sweep_form_queue_and_checkpoint_pages_follow_the_runs(logged_in_page, l
     row.get_by_role("link", name="tiny quecc v16").click()
     expect(page.locator(f"#run-{run.pk}")).to_contain_text("running")
     expect(page.locator(".reproduce-command").first).to_have_text(
-        "python -m evaluation run /srv/ckpt --tasks glyphs,shapes --batch-size 8 --device cpu --json")
+        "python -m evaluation run /srv/ckpt --tasks glyphs,shapes --batch-size 8 --json")
     expect(page.locator("tr[data-benchmark=shapes]")).to_contain_text("exact_match = 0.8 ± 0.01 (n = 100)")
     record(run, "glyphs", 0.6)  # the last benchmark lands: the suite score appears without a reload
     expect(page.locator('#suite-scores tr[data-suite="synthetic"]')).to_contain_text("0.3", timeout=LIVE_TIMEOUT_MS)

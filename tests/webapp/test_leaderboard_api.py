@@ -257,6 +257,26 @@ def test_pages_and_csv_export_hold_exactly_the_rows_shown(alice, grid):
     assert float(lines[1]["flops"]) == pytest.approx(page["results"][1]["flops"])
 
 
+def test_all_true_exports_every_filtered_row_with_floats_rounded_only_in_csv(alice, grid, settings):
+    settings.FRONTIER_DATA_VERSION_MAX_AGE_SECONDS = 0
+    client = as_user(alice)
+    query = {"suite": "synthetic", "ordering": "-bench:glyphs", "page_size": 2, "page": 2, "all": "true"}
+    everything = client.get(LEADERBOARD, query).json()
+    sorted_ids = [row["id"] for row in client.get(LEADERBOARD, {"suite": "synthetic", "ordering": "-bench:glyphs"})
+                  .json()["results"]]
+    assert [row["id"] for row in everything["results"]] == sorted_ids and len(sorted_ids) == 5
+    assert (everything["count"], everything["page"], everything["pages"], everything["page_size"]) == (5, 1, 1, 5)
+
+    lines = list(csv.DictReader(io.StringIO(client.get(LEADERBOARD, {**query, "format": "csv"}).content.decode())))
+    assert [int(line["id"]) for line in lines] == sorted_ids
+    for line, row in zip(lines, everything["results"], strict=True):
+        for column in ("error", "stderr", "flops", "flops_q0", "n_params_b"):
+            assert line[column] == f"{row[column]:.4g}", column
+        assert line["bench:glyphs"] == f"{row['scores']['glyphs']:.4g}" and line["n_params"] == str(row["n_params"])
+    assert {"hub_url", "llm_hub_url"} <= set(lines[0])
+    assert client.get(LEADERBOARD, {"suite": "synthetic", "all": "maybe"}).status_code == 400
+
+
 @pytest.mark.parametrize("params, message", [
     ({}, "suite"),
     ({"suite": "vision"}, "Unknown suite 'vision'; known suites: ocr, reasoning, synthetic."),

@@ -138,15 +138,17 @@ def test_leaderboard_shows_the_columns_and_export_links_of_what_is_shown(alice, 
     html = page.content.decode()
 
     headers = re.findall(r'data-sort-key="([^"]+)"', html)
-    assert headers == ["name", "llm", "n_params", "compressor", "visual_tokens", "flops_q0", "flops",
-                       "latency_first_token_ms", "bench:glyphs", "bench:shapes", "error", "on_frontier", "status", "owner"]
+    assert headers == ["name", "error", "on_frontier", "n_params", "visual_tokens", "compressor", "flops", "flops_q0",
+                       "latency_first_token_ms", "bench:glyphs", "bench:shapes", "llm", "status", "owner"]
     csv_href = re.search(r'id="export-csv" href="([^"]+)"', html).group(1).replace("&amp;", "&")
-    assert csv_href == "/api/v1/leaderboard/?suite=synthetic&compressor=quecc&q=0&format=csv"  # the empty n_min is dropped
+    # The empty n_min is dropped; the export holds every filtered row (all=true), not the page.
+    assert csv_href == "/api/v1/leaderboard/?suite=synthetic&compressor=quecc&q=0&all=true&format=csv"
     exported = logged_in(alice).get(csv_href)
     assert exported.status_code == 200
     assert [int(line.split(",")[0]) for line in exported.content.decode().splitlines()[1:]] == row_ids(page)
     text = text_of(page)
-    assert "alice private" in text and "frontier" in text and "8e09" in text  # FLOPs at Q=0: 2 · 4e9 · 1
+    assert "alice private" in text and "frontier" in text and 'title="8e09"' in html  # FLOPs at Q=0: 2 · 4e9 · 1
+    assert "8 G" in text and "4 B" in text and "7 B" in text  # FLOPs and N in readable units
 
 
 def test_sort_headers_flip_the_direction_of_the_current_column(alice, grid):
@@ -186,9 +188,11 @@ def test_others_private_checkpoints_never_appear(bob, alice, grid, synthetic):
 
 def test_pages_about_runs_ask_anonymous_visitors_to_log_in(grid):
     client = Client()
-    for path in ("/queue/", f"/checkpoints/{grid['a']}/", "/trainings/new/", "/trainings/1/", "/sweeps/new/", "/sweeps/1/"):
+    for path in ("/queue/", f"/checkpoints/{grid['mine']}/", "/trainings/new/", "/trainings/1/", "/sweeps/new/",
+                 "/sweeps/1/", "/upload/"):
         response = client.get(path)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next="), path
+    assert client.get(f"/checkpoints/{grid['a']}/").status_code == 200  # public means public
     assert client.get("/leaderboard/", {"suite": "synthetic"}).status_code == 200
     answer = client.get("/leaderboard/", {"suite": "synthetic", "scope": "mine"})
     assert answer.status_code == 400 and "scope=mine needs you to be logged in" in answer.content.decode()
@@ -312,7 +316,8 @@ def test_checkpoint_page_tells_its_story(alice, synthetic):
     assert "2 attempts and the log tail" in text and "OutOfMemory: CUDA out of memory" in text
     assert "shapes exact_match 0.8" in text and "glyphs: 5/20" in text  # both log tails
     assert "25 %" in text  # 5 of 20 items
-    assert "python -m evaluation run /srv/checkpoints/7/files --tasks glyphs,shapes --batch-size 8 --device cpu --json" in text
+    # No files kept (none were stored here): the folder the worker used, the run's settings, no device.
+    assert "python -m evaluation run /srv/checkpoints/7/files --tasks glyphs,shapes --batch-size 8 --json" in text
     assert "&quot;model_args&quot;" in page.content.decode()  # the reproducibility stamp
     assert "Cancel run" in text and 'data-live-active="true"' in page.content.decode()
     assert "No suite score yet" in text  # glyphs has no result yet

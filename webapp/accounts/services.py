@@ -1,9 +1,11 @@
-"""API tokens: create (the plain token is returned once), revoke, authenticate."""
+"""Accounts and API tokens: sign-up (when the server allows it), tokens created (the plain token is
+returned once), revoked, authenticated."""
 
 import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -16,6 +18,24 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 class TokenError(Exception):
     """The token is missing, unknown or revoked; the message says which."""
+
+
+class SignupClosed(Exception):
+    """Sign-up is off on this server (FRONTIER_SIGNUP_ENABLED=false)."""
+
+
+SIGNUP_CLOSED_MESSAGE = (
+    "Sign-up is off on this server: ask an administrator for an account (manage.py createsuperuser or the "
+    "admin), or to set FRONTIER_SIGNUP_ENABLED=true."
+)
+
+
+def user_sign_up(*, username: str, password: str, email: str = ""):
+    """Create an ordinary (not staff) account, when FRONTIER_SIGNUP_ENABLED allows it. The caller has
+    checked the username and password (Django's UserCreationForm and password validators)."""
+    if not settings.FRONTIER_SIGNUP_ENABLED:
+        raise SignupClosed(SIGNUP_CLOSED_MESSAGE)
+    return get_user_model().objects.create_user(username=username, password=password, email=email)
 
 
 def hash_token(token: str) -> str:

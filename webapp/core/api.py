@@ -1,6 +1,9 @@
-"""API-wide error handling: service errors become 4xx responses with their message."""
+"""API-wide error handling: service errors become 4xx responses with their message; reads of one
+row anonymous visitors may not see ask them to authenticate."""
 
+from django.http import Http404
 from rest_framework import status
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -15,3 +18,14 @@ def frontier_exception_handler(exc, context):
     if isinstance(exc, (RegistryError, JobError, TrainingError)):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return exception_handler(exc, context)
+
+
+def readable_or_refused(queryset, request, pk: int, what: str):
+    """The row the user may read, else: anonymous visitors are asked to authenticate (401; the same
+    for a row that does not exist, so nothing is given away), logged-in users get a 404."""
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated(f"No public {what} {pk}: if it is yours, authenticate (Authorization: Token …).")
+        raise Http404(f"No such {what}, or it is not yours.")
+    return found

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Case, ExpressionWrapper, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.fields.json import KT
@@ -22,14 +23,15 @@ from fitting.fit import json_safe
 from webapp.fits.models import ScalingLawFit
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, no_fit_message, split_fits
 from webapp.leaderboard.models import DataVersion
+from webapp.registry.hub import checkpoint_hub_url, llm_hub_url
 from webapp.registry.models import (
     BenchmarkResult,
     BenchmarkSuite,
     CheckpointStatus,
     HarnessOutput,
     SuiteScore,
-    Visibility,
 )
+from webapp.registry.selectors import visible_to_owner
 
 # Cached values outlive their version only until this many seconds (a backstop for writes
 # that do not move the version, e.g. an admin renaming an LLM).
@@ -187,7 +189,7 @@ def suite_with_benchmark_keys(name: str) -> tuple[BenchmarkSuite, list[str]]:
 def visible_scores(user, suite: BenchmarkSuite, rows: RowFilter) -> QuerySet[SuiteScore]:
     """Scores on the suite of checkpoints the user may see (own ones, public ones not hidden), narrowed
     by the filter. Nobody, staff included, sees others' private checkpoints here."""
-    public = Q(checkpoint__visibility=Visibility.PUBLIC, checkpoint__hidden=False)
+    public = visible_to_owner(AnonymousUser(), via="checkpoint__")
     if rows.scope == "mine":
         if not user.is_authenticated:
             raise LeaderboardError("scope=mine needs you to be logged in (session or API token).")
@@ -197,7 +199,7 @@ def visible_scores(user, suite: BenchmarkSuite, rows: RowFilter) -> QuerySet[Sui
     elif rows.scope == "published":
         visible = public & Q(checkpoint__published=True)
     else:
-        visible = public | Q(checkpoint__owner=user) if user.is_authenticated else public
+        visible = visible_to_owner(user, via="checkpoint__")
     scores = SuiteScore.objects.filter(visible, suite=suite)
     if rows.compressors:
         wanted = Q()
@@ -252,7 +254,7 @@ class LeaderboardQuery:
     cost: Cost = field(default_factory=Cost)
     ordering: tuple[str, ...] = ("error",)
     page: int = 1
-    page_size: int = 50
+    page_size: int | None = 50  # None: every filtered row on one page (exports)
 
 
 def _flops_expression(query_tokens: float):
@@ -309,7 +311,10 @@ ROW_VALUES = (
     "checkpoint__compressor__method", "checkpoint__compressor__version", "checkpoint__visual_tokens",
     "error", "stderr", "n_benchmarks", "source", "benchmark_scores",
     "latency_first_token_s", "latency_decode_per_token_s", "latency_device", "updated_at",
+    "checkpoint__reference", "checkpoint__llm__source", "checkpoint__llm__revision",
 )
+# Rows read by id at a time: an export of every row stays under any database's parameter limit.
+ROWS_PER_READ = 1000
 
 
 def _milliseconds(seconds):
@@ -327,16 +332,18 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     scores = visible_scores(user, suite, query.rows)
     count, frontier = count_and_frontier(user, suite, query.rows, query.cost)
     order = [_order_expression(key, benchmark_keys, query.cost, frontier) for key in query.ordering]
-    pages = max(1, -(-count // query.page_size))
+    page_size = query.page_size or max(count, 1)
+    pages = max(1, -(-count // page_size))
     if query.page > pages:
         raise LeaderboardError(f"page {query.page} is past the last page ({pages}) of {count} rows.")
-    start = (query.page - 1) * query.page_size
+    start = (query.page - 1) * page_size
     # Sort narrow (the sort keys and ids), then read the page's wide rows by id: sorting whole rows
     # (JSON scores, citations) of every checkpoint would spill to disk at 10,000 rows.
-    page_ids = list(
-        scores.order_by(*order, "checkpoint_id").values_list("pk", flat=True)[start:start + query.page_size]
-    )
-    by_id = {row["pk"]: row for row in SuiteScore.objects.filter(pk__in=page_ids).values("pk", *ROW_VALUES)}
+    page_ids = list(scores.order_by(*order, "checkpoint_id").values_list("pk", flat=True)[start:start + page_size])
+    by_id = {}
+    for first in range(0, len(page_ids), ROWS_PER_READ):
+        chunk = page_ids[first:first + ROWS_PER_READ]
+        by_id.update((row["pk"], row) for row in SuiteScore.objects.filter(pk__in=chunk).values("pk", *ROW_VALUES))
     values = [by_id[pk] for pk in page_ids]
 
     n_params = np.array([row["checkpoint__llm__n_params"] or 0 for row in values], dtype=float) / 1e9
@@ -354,8 +361,12 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
             "published": row["checkpoint__published"],
             "citation": row["checkpoint__citation"],
             "source_url": row["checkpoint__source_url"],
+            "hub_url": checkpoint_hub_url(row["checkpoint__reference"]),
             "llm": row["checkpoint__llm__name"],
             "llm_family": row["checkpoint__llm__family"],
+            "llm_hub_url": llm_hub_url(
+                row["checkpoint__llm__name"], row["checkpoint__llm__source"], row["checkpoint__llm__revision"]
+            ),
             "n_params": row["checkpoint__llm__n_params"],
             "n_params_b": row["checkpoint__llm__n_params"] and row["checkpoint__llm__n_params"] / 1e9,
             "compressor": row["checkpoint__compressor__method"],
@@ -383,7 +394,7 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
         "ordering": list(query.ordering),
         "count": count,
         "page": query.page,
-        "page_size": query.page_size,
+        "page_size": query.page_size or count,
         "pages": pages,
         "frontier_size": len(frontier),
         "results": results,

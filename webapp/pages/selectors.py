@@ -7,6 +7,7 @@ import shlex
 
 from django.conf import settings
 from django.db.models import Prefetch
+from django.urls import reverse
 
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, split_fits
 from webapp.jobs.models import Job, JobState
@@ -18,19 +19,22 @@ from webapp.leaderboard.selectors import (
     versioned_cache,
     viewer_key,
 )
+from webapp.registry.hub import checkpoint_hub_url, llm_hub_url
 from webapp.registry.models import (
     BenchmarkJob,
     BenchmarkResult,
     BenchmarkSuite,
     Checkpoint,
+    CheckpointStatus,
     EvaluationRun,
     HarnessOutput,
     SuiteScore,
+    Visibility,
 )
-from webapp.registry.selectors import checkpoints_visible_to, run_status, runs_visible_to
+from webapp.registry.selectors import can_manage, checkpoint_files, checkpoints_visible_to, run_status, runs_visible_to
 from webapp.registry.services import VALIDATE_TASK
 from webapp.training.models import TrainingRun
-from webapp.training.selectors import eta_seconds, training_runs_visible_to
+from webapp.training.selectors import eta_seconds, training_runs_readable_by, training_runs_visible_to
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
 QUEUE_RECENT = 50  # finished runs shown on the queue besides every active one
@@ -88,25 +92,32 @@ def training_summary(run: TrainingRun) -> dict:
     return {"run": run, "active": run.job.state in ACTIVE_STATES, "eta_seconds": eta_seconds(run)}
 
 
-def reproduce_command(run: EvaluationRun, links: list[BenchmarkJob], stamp: dict | None) -> str:
-    """The `python -m evaluation run` line that recomputes the run's numbers, with the settings its
-    stamp recorded (the checkpoint folder as the worker saw it)."""
-    model_args = (stamp or {}).get("model_args") or {}
-    folder = model_args.get("checkpoint") or f"path/to/checkpoint-{run.checkpoint_id}"
-    command = ["python", "-m", "evaluation", "run", folder,
-               "--tasks", ",".join(link.benchmark.lmms_eval_task for link in links)]
-    if run.limit:
-        command += ["--limit", str(run.limit)]
+def reproduce_command(run: EvaluationRun, links: list[BenchmarkJob], stamp: dict | None,
+                      archive_url: str | None = None) -> str:
+    """A shell line that recomputes the run's numbers on the user's machine, in a Frontier checkout:
+    download the checkpoint's files (`archive_url`, the API's .tar of them, which unpacks into
+    checkpoint-<id>/; a private checkpoint's needs the owner's token in FRONTIER_TOKEN), then
+    `python -m evaluation run` with the tasks, item limit and batch size the run used. The device is
+    left to the evaluator (cuda when there is one), so the line works where the stamp's device is
+    missing; the stamp on the page says which device measured the numbers."""
+    evaluate = ["python", "-m", "evaluation", "run"]
+    tasks = ["--tasks", ",".join(link.benchmark.lmms_eval_task for link in links)]
+    options = ["--limit", str(run.limit)] if run.limit else []
     if stamp and stamp.get("batch_size"):
-        command += ["--batch-size", str(stamp["batch_size"])]
-    if stamp and stamp.get("device"):
-        command += ["--device", str(stamp["device"])]
-    return shlex.join([*command, "--json"])
+        options += ["--batch-size", str(stamp["batch_size"])]
+    if archive_url is None:  # no files to download (none kept): the folder as the worker saw it
+        folder = ((stamp or {}).get("model_args") or {}).get("checkpoint") or f"path/to/checkpoint-{run.checkpoint_id}"
+        return shlex.join([*evaluate, folder, *tasks, *options, "--json"])
+    anyone = run.checkpoint.visibility == Visibility.PUBLIC and not run.checkpoint.hidden
+    token = "" if anyone else ' -H "Authorization: Token $FRONTIER_TOKEN"'
+    download = f"curl -fL{token} {shlex.quote(archive_url)} | tar -x"
+    return f"{download} && {shlex.join([*evaluate, f'checkpoint-{run.checkpoint_id}', *tasks, *options, '--json'])}"
 
 
-def evaluation_detail(run: EvaluationRun) -> dict:
+def evaluation_detail(run: EvaluationRun, archive_url: str | None = None) -> dict:
     """A run (fetched with RUN_DETAIL_PREFETCH) per benchmark: job state, progress, ETA, attempts,
-    the newest log tail, results and reproducibility stamp; and the reproduce command."""
+    the newest log tail, results and reproducibility stamp; and the reproduce command (which downloads
+    the checkpoint from `archive_url` when its files are kept)."""
     links = list(run.benchmark_jobs.all())
     results: dict[int, list[BenchmarkResult]] = {}
     for result in run.results.all():
@@ -123,14 +134,22 @@ def evaluation_detail(run: EvaluationRun) -> dict:
         })
     stamp = outputs[0].stamp if outputs else None
     return {**evaluation_summary(run), "benchmarks": benchmarks, "stamp": stamp,
-            "reproduce": reproduce_command(run, links, stamp)}
+            "reproduce": reproduce_command(run, links, stamp, archive_url)}
 
 
-def evaluation_page(user, run_id: int) -> dict | None:
+def _archive_url(checkpoint: Checkpoint, absolute_url) -> str | None:
+    """Where the checkpoint's files download from (absolute_url(path) makes it absolute), if it has any."""
+    if checkpoint.status != CheckpointStatus.READY or not checkpoint.files_prefix:
+        return None
+    return absolute_url(reverse("api-checkpoint-archive", args=[checkpoint.pk]))
+
+
+def evaluation_page(user, run_id: int, absolute_url=str) -> dict | None:
     run = runs_visible_to(user).filter(pk=run_id).prefetch_related(*RUN_DETAIL_PREFETCH).first()
     if run is None:
         return None
-    return {**evaluation_detail(run), "can_manage": user.is_staff or run.checkpoint.owner_id == user.pk}
+    return {**evaluation_detail(run, _archive_url(run.checkpoint, absolute_url)),
+            "can_manage": can_manage(user, run.checkpoint)}
 
 
 # --- A checkpoint's story -----------------------------------------------------------------------------
@@ -152,14 +171,16 @@ def _timeline(checkpoint: Checkpoint, validations: list[Job], runs: list[dict]) 
     return sorted(events, key=lambda event: event["at"])
 
 
-def checkpoint_page(user, checkpoint_id: int) -> dict | None:
-    """Everything the checkpoint page shows, or None when the user may not see the checkpoint."""
+def checkpoint_page(user, checkpoint_id: int, absolute_url=str) -> dict | None:
+    """Everything the checkpoint page shows, or None when the user may not see the checkpoint.
+    `absolute_url(path)` makes the download link of the reproduce commands absolute."""
     checkpoint = checkpoints_visible_to(user).filter(pk=checkpoint_id).first()
     if checkpoint is None:
         return None
     scores = list(SuiteScore.objects.filter(checkpoint=checkpoint).select_related("suite").order_by("suite__name"))
+    archive_url = _archive_url(checkpoint, absolute_url)
     runs = [
-        evaluation_detail(run)
+        evaluation_detail(run, archive_url)
         for run in runs_visible_to(user).filter(checkpoint=checkpoint).order_by("-id").prefetch_related(*RUN_DETAIL_PREFETCH)
     ]
     validations = list(
@@ -168,12 +189,21 @@ def checkpoint_page(user, checkpoint_id: int) -> dict | None:
     )
     training = None
     if checkpoint.training_run_id:
-        training = training_runs_visible_to(user).filter(pk=checkpoint.training_run_id).first()
+        training = training_runs_readable_by(user).filter(pk=checkpoint.training_run_id).first()
+    try:
+        files, files_error = checkpoint_files(checkpoint), None
+    except OSError as error:  # storage unreachable: the rest of the page still shows
+        files, files_error = [], f"The file list could not be read from storage: {error}"
     return {
         "checkpoint": checkpoint, "scores": scores, "runs": runs, "training": training,
         "timeline": _timeline(checkpoint, validations, runs),
         "active": any(summary["active"] for summary in runs) or any(job.state in ACTIVE_STATES for job in validations),
-        "can_manage": user.is_staff or checkpoint.owner_id == user.pk,
+        "can_manage": can_manage(user, checkpoint),
+        "files": files, "files_error": files_error,
+        "archive_href": reverse("api-checkpoint-archive", args=[checkpoint.pk]) if files else None,
+        "files_bytes": sum(f["size"] for f in files),
+        "hub_url": checkpoint_hub_url(checkpoint.reference),
+        "llm_hub_url": checkpoint.llm and llm_hub_url(checkpoint.llm.name, checkpoint.llm.source, checkpoint.llm.revision),
     }
 
 

@@ -8,7 +8,8 @@ when the version (or, while jobs run, their progress) moves."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, QueryDict
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -32,15 +33,25 @@ from webapp.leaderboard.selectors import (
     viewer_key,
 )
 from webapp.pages import selectors
-from webapp.pages.tables import given, leaderboard_columns, sort_headers, with_params
+from webapp.pages.tables import (
+    COLUMNS_PARAM,
+    column_style,
+    given,
+    has_values,
+    leaderboard_columns,
+    shown_column_keys,
+    size_buckets,
+    sort_headers,
+    with_params,
+)
 from webapp.registry.models import BenchmarkSuite, CheckpointStatus, CompressorMethod, LanguageModel, Visibility
 from webapp.registry.selectors import checkpoints_visible_to
 from webapp.training.configs import DATASET_KINDS, HYPERPARAMETER_DEFAULTS
 from webapp.training.selectors import (
     sweep_runs_with_scores,
-    sweeps_visible_to,
+    sweeps_readable_by,
     trained_checkpoint,
-    training_runs_visible_to,
+    training_runs_readable_by,
 )
 
 # Chunks stay well under the request size the server accepts (FRONTIER_UPLOAD_CHUNK_BYTES).
@@ -88,7 +99,9 @@ def _messages(errors, prefix: str = "") -> list[str]:
 
 
 def _suite_tabs(suites: list[str], query) -> list[dict]:
-    return [{"name": name, "current": name == query["suite"], "href": "?" + with_params(query, suite=name, page=None)}
+    # The column choice names the suite's benchmarks: another suite starts from its own (or its saved) choice.
+    return [{"name": name, "current": name == query["suite"],
+             "href": "?" + with_params(query, suite=name, page=None, **{COLUMNS_PARAM: None})}
             for name in suites]
 
 
@@ -115,6 +128,7 @@ def _leaderboard_content(user, suites: list[str], query, version: str) -> tuple[
         "scopes": [scope for scope in SCOPES if scope != "mine" or user.is_authenticated],
         "compressor_methods": CompressorMethod.choices, "page_sizes": PAGE_SIZES,
         "families": LanguageModel.objects.order_by("family").values_list("family", flat=True).distinct(),
+        "size_links": size_buckets(query), "columns_param": query.get(COLUMNS_PARAM),
     }
     params = LeaderboardQuerySerializer(data=query)
     if not params.is_valid():
@@ -124,10 +138,20 @@ def _leaderboard_content(user, suites: list[str], query, version: str) -> tuple[
     except LeaderboardError as error:
         return 400, render_to_string("pages/_leaderboard_content.html", {**context, "errors": [str(error)]})
     columns = leaderboard_columns(page["benchmarks"], page["query_tokens"])
+    shown = shown_column_keys(columns, page["results"], query)
+    picker = [
+        {"key": column.key, "label": column.label, "shown": column.key in shown,
+         "empty": not has_values(column, page["results"])}
+        for column in columns if column.hideable
+    ]
+    # The exports hold every row the filters keep, in the page's order, whatever the page shown.
+    export = with_params(query, page=None, page_size=None, **{COLUMNS_PARAM: None}, all="true")
     api = reverse("api-leaderboard")
     return 200, render_to_string("pages/_leaderboard_content.html", {
         **context, "page": page, "headers": sort_headers(columns, page["ordering"], query),
-        "json_href": f"{api}?{query.urlencode()}", "csv_href": f"{api}?{with_params(query, format='csv')}",
+        "shown": shown, "default_shown": shown_column_keys(columns, page["results"], QueryDict()),
+        "column_style": column_style(columns, shown), "picker": picker,
+        "json_href": f"{api}?{export}", "csv_href": f"{api}?{export}&format=csv",
         "previous_href": "?" + with_params(query, page=page["page"] - 1) if page["page"] > 1 else None,
         "next_href": "?" + with_params(query, page=page["page"] + 1) if page["page"] < page["pages"] else None,
     })
@@ -203,21 +227,31 @@ def queue(request):
     })
 
 
-@login_required
+def _not_visible(request, what: str):
+    """What a visitor gets for a page they may not see: anonymous visitors the login page (as for a
+    page that does not exist, so nothing is given away), logged-in users a 404."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    raise Http404(f"No such {what}, or it is not yours.")
+
+
+# Checkpoint, evaluation, training and sweep pages are public when what they show is: anyone sees
+# public ones, owners their own (registry.selectors.visible_to_owner, the rule the APIs use).
+
+
 def checkpoint_detail(request, pk: int):
     version = data_version()
-    story = selectors.checkpoint_page(request.user, pk)
+    story = selectors.checkpoint_page(request.user, pk, request.build_absolute_uri)
     if story is None:
-        raise Http404("No such checkpoint, or it is not yours.")
+        return _not_visible(request, "checkpoint")
     return render(request, "pages/checkpoint.html", {**story, "version": version})
 
 
-@login_required
 def evaluation_detail(request, pk: int):
     version = data_version()
-    detail = selectors.evaluation_page(request.user, pk)
+    detail = selectors.evaluation_page(request.user, pk, request.build_absolute_uri)
     if detail is None:
-        raise Http404("No such evaluation, or it is not yours.")
+        return _not_visible(request, "evaluation")
     return render(request, "pages/evaluation.html", {
         "detail": detail, "run": detail["run"], "can_manage": detail["can_manage"], "active": detail["active"],
         "version": version,
@@ -242,15 +276,15 @@ def training_new(request):
     return render(request, "pages/training_new.html", _training_form_context(request.user))
 
 
-@login_required
 def training_detail(request, pk: int):
-    run = training_runs_visible_to(request.user).filter(pk=pk).first()
+    run = training_runs_readable_by(request.user).filter(pk=pk).first()
     if run is None:
-        raise Http404("No such training run, or it is not yours.")
+        return _not_visible(request, "training run")
     return render(request, "pages/training.html", {
         **selectors.training_summary(run), "checkpoint": trained_checkpoint(run),
         "api_url": reverse("api-training-detail", args=[run.pk]),
         "cancel_url": reverse("api-training-cancel", args=[run.pk]),
+        "can_manage": request.user.is_authenticated and (request.user.is_staff or run.owner_id == request.user.pk),
     })
 
 
@@ -259,12 +293,11 @@ def sweep_new(request):
     return render(request, "pages/sweep_new.html", _training_form_context(request.user))
 
 
-@login_required
 def sweep_detail(request, pk: int):
     version = data_version()
-    sweep = sweeps_visible_to(request.user).filter(pk=pk).first()
+    sweep = sweeps_readable_by(request.user).filter(pk=pk).first()
     if sweep is None:
-        raise Http404("No such sweep, or it is not yours.")
+        return _not_visible(request, "sweep")
     points = [{**selectors.training_summary(run), "suite_errors": errors} for run, errors in sweep_runs_with_scores(sweep)]
     return render(request, "pages/sweep.html", {
         "sweep": sweep, "points": points, "version": version, "active": any(p["active"] for p in points),

@@ -21,6 +21,7 @@ from webapp.leaderboard.selectors import NO_LATENCY, latest_latencies
 from webapp.leaderboard.services import checkpoint_suite_score_refresh, data_version_bump
 from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
 from webapp.registry.chunkio import write_stream_at
+from webapp.registry.hub import HUB_REPO_ID, HUB_REVISION
 from webapp.registry.selectors import visible_to_owner
 from webapp.registry.models import (
     Benchmark,
@@ -353,10 +354,6 @@ def checkpoint_submit(
 
 # --- Registration by reference ------------------------------------------------------------------
 
-# Hugging Face repo ids: org/name, letters, digits, '.', '_', '-', neither part starting or ending with '.' or '-'.
-HUB_NAME = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
-HUB_REPO_ID = re.compile(f"{HUB_NAME}/{HUB_NAME}")
-HUB_REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
 REFERENCE_FORMS = "{\"path\": \"/absolute/path\"} or {\"hub\": \"org/name\", \"revision\": \"main or a commit SHA\"}"
 
 

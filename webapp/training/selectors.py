@@ -6,17 +6,34 @@ from django.utils import timezone
 
 from webapp.jobs.models import JobState
 from webapp.registry.models import Checkpoint, SuiteScore
+from webapp.registry.selectors import visible_to_owner
 from webapp.training.models import Sweep, TrainingLoss, TrainingRun
 
 
 def training_runs_visible_to(user) -> QuerySet[TrainingRun]:
+    """The user's own runs (staff: all): what lists, the queue and cancel act on."""
     runs = TrainingRun.objects.select_related("owner", "job", "sweep", "checkpoint")
     return runs if user.is_staff else runs.filter(owner=user)
 
 
 def sweeps_visible_to(user) -> QuerySet[Sweep]:
+    """The user's own sweeps (staff: all)."""
     sweeps = Sweep.objects.select_related("owner").annotate(run_count=Count("runs")).order_by("-id")
     return sweeps if user.is_staff else sweeps.filter(owner=user)
+
+
+def training_runs_readable_by(user) -> QuerySet[TrainingRun]:
+    """Runs whose page and detail anyone may read: own ones and public ones (registry's visibility
+    rule; anonymous visitors: public ones only); staff read everything."""
+    runs = TrainingRun.objects.select_related("owner", "job", "sweep", "checkpoint")
+    return runs if user.is_staff else runs.filter(visible_to_owner(user, hidden=None))
+
+
+def sweeps_readable_by(user) -> QuerySet[Sweep]:
+    """Sweeps whose page anyone may read: own ones and those whose grid is public (every point of a
+    sweep shares the grid's visibility); staff read everything."""
+    sweeps = Sweep.objects.select_related("owner").annotate(run_count=Count("runs")).order_by("-id")
+    return sweeps if user.is_staff else sweeps.filter(visible_to_owner(user, visibility="grid__visibility", hidden=None))
 
 
 def trained_checkpoint(run: TrainingRun) -> Checkpoint | None:

@@ -5,15 +5,22 @@ from rest_framework.renderers import BaseRenderer
 
 # Leaderboard row fields in CSV column order; each benchmark's score follows as bench:<key>.
 CSV_COLUMNS = [
-    "id", "name", "owner", "status", "visibility", "published", "citation", "source_url", "llm", "llm_family",
-    "n_params", "n_params_b", "compressor", "compressor_version", "visual_tokens", "flops_q0", "flops",
-    "latency_first_token_ms", "latency_decode_per_token_ms", "latency_device", "error", "stderr",
+    "id", "name", "owner", "status", "visibility", "published", "citation", "source_url", "hub_url", "llm",
+    "llm_family", "llm_hub_url", "n_params", "n_params_b", "compressor", "compressor_version", "visual_tokens",
+    "flops_q0", "flops", "latency_first_token_ms", "latency_decode_per_token_ms", "latency_device", "error", "stderr",
     "n_benchmarks", "source", "on_frontier", "updated_at",
 ]
+# Measured or derived floats a spreadsheet needs a few digits of: errors and scores carry a standard
+# error in the second or third digit, FLOPs and latencies are estimates. The JSON keeps full precision.
+SIGNIFICANT_DIGITS = 4
+ROUNDED_COLUMNS = {
+    "n_params_b", "flops_q0", "flops", "latency_first_token_ms", "latency_decode_per_token_ms", "error", "stderr",
+}
 
 
 class LeaderboardCSVRenderer(BaseRenderer):
-    """Exactly the rows of the JSON page, one line each; an error body becomes field,message lines."""
+    """Exactly the rows of the JSON page (all=true: every filtered row), one line each, floats to 4
+    significant digits; an error body becomes field,message lines."""
 
     media_type = "text/csv"
     format = "csv"
@@ -26,8 +33,8 @@ class LeaderboardCSVRenderer(BaseRenderer):
             benchmarks = data.get("benchmarks", [])
             writer.writerow(CSV_COLUMNS + [f"bench:{key}" for key in benchmarks])
             for row in data["results"]:
-                writer.writerow([_cell(row[column]) for column in CSV_COLUMNS]
-                                + [_cell(row["scores"].get(key)) for key in benchmarks])
+                writer.writerow([_cell(row[column], column in ROUNDED_COLUMNS) for column in CSV_COLUMNS]
+                                + [_cell(row["scores"].get(key), True) for key in benchmarks])
         else:
             writer.writerow(["field", "message"])
             for name, messages in (data or {}).items():
@@ -36,9 +43,11 @@ class LeaderboardCSVRenderer(BaseRenderer):
         return buffer.getvalue().encode(self.charset)
 
 
-def _cell(value):
+def _cell(value, rounded: bool = False):
     if value is None:
         return ""
+    if rounded and isinstance(value, float):
+        return f"{value:.{SIGNIFICANT_DIGITS}g}"
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value

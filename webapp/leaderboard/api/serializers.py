@@ -73,12 +73,15 @@ class LeaderboardQuerySerializer(RowFilterQuerySerializer):
     )
     page = serializers.IntegerField(default=1, min_value=1)
     page_size = serializers.IntegerField(default=50, min_value=1, max_value=MAX_PAGE_SIZE)
+    all = serializers.BooleanField(
+        default=False, help_text="Every row the filters keep, in one response (exports); page and page_size are ignored.",
+    )
 
     def query(self) -> LeaderboardQuery:
         data = self.validated_data
         return LeaderboardQuery(
             rows=self.row_filter(), cost=self.cost(), ordering=tuple(data.get("ordering") or ("error",)),
-            page=data["page"], page_size=data["page_size"],
+            page=1 if data["all"] else data["page"], page_size=None if data["all"] else data["page_size"],
         )
 
 

@@ -106,7 +106,7 @@ def _with_urls(request, rows: list[dict]) -> None:
 
 class LeaderboardView(VersionedReadView):
     """One row per checkpoint you may see with a score on the suite: sort by any column, filter,
-    search, paginate; `?format=csv` exports exactly the rows of the JSON page."""
+    search, paginate; `?format=csv` exports exactly the rows of the JSON page, `all=true` every filtered row."""
 
     query_serializer = LeaderboardQuerySerializer
     renderer_classes = [JSONRenderer, LeaderboardCSVRenderer]

@@ -1,6 +1,7 @@
 """The site navigation, with the current section marked (aria-current) from the request path."""
 
 from django import template
+from django.conf import settings
 
 register = template.Library()
 
@@ -26,3 +27,9 @@ def site_nav(context):
         for label, href in NAVIGATION
     ]
     return {"links": links}
+
+
+@register.simple_tag
+def signup_enabled() -> bool:
+    """Whether the sign-up page is open (FRONTIER_SIGNUP_ENABLED)."""
+    return settings.FRONTIER_SIGNUP_ENABLED

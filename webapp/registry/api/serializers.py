@@ -1,4 +1,5 @@
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 
 from webapp.jobs.api.serializers import JobAttemptSerializer
 from webapp.registry.models import (
@@ -6,6 +7,7 @@ from webapp.registry.models import (
     BenchmarkResult,
     BenchmarkSuite,
     Checkpoint,
+    CheckpointStatus,
     EvaluationRun,
     Upload,
     Visibility,
@@ -34,8 +36,17 @@ class CheckpointSerializer(serializers.ModelSerializer):
 
 
 class CheckpointDetailSerializer(CheckpointSerializer):
+    archive_url = serializers.SerializerMethodField(
+        help_text="Where its files download as one .tar (a ready checkpoint's; null before validation)."
+    )
+
     class Meta(CheckpointSerializer.Meta):
-        fields = CheckpointSerializer.Meta.fields + ["config", "validation_report"]
+        fields = CheckpointSerializer.Meta.fields + ["config", "validation_report", "archive_url"]
+
+    def get_archive_url(self, checkpoint) -> str | None:
+        if checkpoint.status != CheckpointStatus.READY or not checkpoint.files_prefix:
+            return None
+        return reverse("api-checkpoint-archive", args=[checkpoint.pk], request=self.context.get("request"))
 
 
 class CheckpointUploadSerializer(serializers.Serializer):

@@ -1,7 +1,9 @@
 import re
+from pathlib import PurePosixPath
 
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
@@ -10,6 +12,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from webapp.core.api import readable_or_refused
+from webapp.core.storage import storage_read, storage_tar
 from webapp.registry.api.bodies import chunk_body
 from webapp.registry.api.filters import BenchmarkResultFilter, EvaluationRunFilter
 from webapp.registry.api.serializers import (
@@ -28,7 +32,7 @@ from webapp.registry.api.serializers import (
     UploadStartSerializer,
 )
 from webapp.registry.models import BenchmarkResult, BenchmarkSuite, EvaluationRun, Upload
-from webapp.registry.selectors import checkpoints_visible_to, results_visible_to, runs_visible_to
+from webapp.registry.selectors import checkpoint_files, checkpoints_visible_to, results_visible_to, runs_visible_to
 from webapp.registry.services import (
     RegistryError,
     checkpoint_delete,
@@ -61,11 +65,13 @@ def _checkpoint_response(request, checkpoint, created: bool) -> Response:
 
 
 class CheckpointListView(generics.ListAPIView):
-    """Checkpoints you can see. POST a multipart `file` + `name` to upload a small one in one go, or
-    JSON `{name, reference}` to register one on the workers' shared storage or the Hugging Face hub."""
+    """Checkpoints you can see (anonymous visitors: the public ones). POST a multipart `file` + `name` to
+    upload a small one in one go, or JSON `{name, reference}` to register one on the workers' shared
+    storage or the Hugging Face hub."""
 
     serializer_class = CheckpointSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     def get_queryset(self):
         return checkpoints_visible_to(self.request.user)
@@ -107,9 +113,11 @@ class CheckpointListView(generics.ListAPIView):
 
 
 class CheckpointDetailView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
     @extend_schema(responses=CheckpointDetailSerializer)
     def get(self, request, pk: int):
-        checkpoint = get_object_or_404(checkpoints_visible_to(request.user), pk=pk)
+        checkpoint = readable_or_refused(checkpoints_visible_to(request.user), request, pk, "checkpoint")
         return Response(CheckpointDetailSerializer(checkpoint, context={"request": request}).data)
 
     @extend_schema(responses={204: None})
@@ -119,6 +127,52 @@ class CheckpointDetailView(APIView):
             return Response({"detail": "Only its owner can delete a checkpoint."}, status=status.HTTP_403_FORBIDDEN)
         checkpoint_delete(checkpoint)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _downloadable(request, pk: int):
+    checkpoint = readable_or_refused(checkpoints_visible_to(request.user), request, pk, "checkpoint")
+    files = checkpoint_files(checkpoint)
+    if not files:
+        why = ("a published result has no files" if checkpoint.published
+               else f"it is {checkpoint.status}: files are kept once a checkpoint is validated (ready)")
+        raise Http404(f"Checkpoint {pk} has no files to download: {why}.")
+    return checkpoint, files
+
+
+class CheckpointArchiveView(APIView):
+    """Every file of a checkpoint you may see, as one .tar streamed from storage (local or S3), under a
+    folder checkpoint-<id>/: `curl -fL URL | tar -x` gives the folder `python -m evaluation run` takes."""
+
+    permission_classes = [permissions.AllowAny]  # the checkpoint's visibility decides
+
+    @extend_schema(responses={(200, "application/x-tar"): bytes})
+    def get(self, request, pk: int):
+        checkpoint, files = _downloadable(request, pk)
+        top = f"checkpoint-{checkpoint.pk}"
+        length, body = storage_tar(checkpoint.files_prefix.rstrip("/"), [(f["name"], f["size"]) for f in files], top,
+                                   checkpoint.created_at.timestamp())
+        response = StreamingHttpResponse(body, content_type="application/x-tar")
+        response["Content-Length"] = str(length)
+        response["Content-Disposition"] = f'attachment; filename="{top}.tar"'
+        return response
+
+
+class CheckpointFileView(APIView):
+    """One file of a checkpoint you may see, streamed from storage; `name` as listed on its page."""
+
+    permission_classes = [permissions.AllowAny]  # the checkpoint's visibility decides
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk: int, name: str):
+        checkpoint, files = _downloadable(request, pk)
+        size = {f["name"]: f["size"] for f in files}.get(name)
+        if size is None:
+            raise Http404(f"Checkpoint {pk} has no file {name!r}; its files are listed on its page and at /archive/.")
+        response = StreamingHttpResponse(storage_read(f"{checkpoint.files_prefix.rstrip('/')}/{name}"),
+                                         content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        response["Content-Disposition"] = content_disposition_header(True, PurePosixPath(name).name)
+        return response
 
 
 class CheckpointHideView(APIView):
@@ -195,6 +249,7 @@ class SuiteListView(generics.ListAPIView):
 class EvaluationListView(generics.ListAPIView):
     serializer_class = EvaluationRunSerializer
     parser_classes = [JSONParser, FormParser]
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     filter_backends = [DjangoFilterBackend]
     filterset_class = EvaluationRunFilter
 
@@ -226,9 +281,12 @@ def _own_run(request, pk: int):
 
 
 class EvaluationDetailView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
     @extend_schema(responses=EvaluationRunDetailSerializer)
     def get(self, request, pk: int):
-        run = get_object_or_404(runs_visible_to(request.user).prefetch_related("benchmark_jobs__job__attempts"), pk=pk)
+        runs = runs_visible_to(request.user).prefetch_related("benchmark_jobs__job__attempts")
+        run = readable_or_refused(runs, request, pk, "evaluation")
         return Response(EvaluationRunDetailSerializer(run).data)
 
 
@@ -252,6 +310,7 @@ class EvaluationCancelView(APIView):
 
 class ResultListView(generics.ListAPIView):
     serializer_class = BenchmarkResultSerializer
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     filter_backends = [DjangoFilterBackend]
     filterset_class = BenchmarkResultFilter
 

@@ -1,11 +1,12 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, permissions, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webapp.core.api import readable_or_refused
 from webapp.jobs.services import JobError
 from webapp.training.api.serializers import (
     SweepCreateSerializer,
@@ -15,7 +16,12 @@ from webapp.training.api.serializers import (
     TrainingRunDetailSerializer,
     TrainingRunSerializer,
 )
-from webapp.training.selectors import sweeps_visible_to, training_runs_visible_to
+from webapp.training.selectors import (
+    sweeps_readable_by,
+    sweeps_visible_to,
+    training_runs_readable_by,
+    training_runs_visible_to,
+)
 from webapp.training.services import sweep_create, training_run_cancel, training_run_start
 
 
@@ -45,12 +51,16 @@ class TrainingListView(generics.ListAPIView):
 
 
 class TrainingDetailView(APIView):
+    """Your runs and others' public ones (anonymous visitors: public ones)."""
+
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
     @extend_schema(
         responses=TrainingRunDetailSerializer,
         parameters=[OpenApiParameter("since", int, description="Only losses after this step (incremental polling).")],
     )
     def get(self, request, pk: int):
-        run = get_object_or_404(training_runs_visible_to(request.user), pk=pk)
+        run = readable_or_refused(training_runs_readable_by(request.user), request, pk, "training run")
         context = {"request": request, "since": _since(request)}
         return Response(TrainingRunDetailSerializer(run, context=context).data)
 
@@ -88,7 +98,11 @@ class SweepListView(generics.ListAPIView):
 
 
 class SweepDetailView(APIView):
+    """Your sweeps and others' public ones (anonymous visitors: public ones)."""
+
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
     @extend_schema(responses=SweepDetailSerializer)
     def get(self, request, pk: int):
-        sweep = get_object_or_404(sweeps_visible_to(request.user), pk=pk)
+        sweep = readable_or_refused(sweeps_readable_by(request.user), request, pk, "sweep")
         return Response(SweepDetailSerializer(sweep, context={"request": request}).data)

@@ -168,7 +168,7 @@
     errorBox.textContent = run.error || "";
     errorBox.className = run.state === "failed" ? "errors" : "notice"; // a cancelled run's reason is no failure
     errorBox.hidden = !run.error;
-    cancelButton.hidden = TERMINAL.includes(run.state);
+    if (cancelButton) cancelButton.hidden = TERMINAL.includes(run.state); // only its owner has the button
     if (TERMINAL.includes(run.state)) document.getElementById("training-message").hidden = true;
   }
 
@@ -221,7 +221,7 @@
     }
   }
 
-  cancelButton.addEventListener("click", async () => {
+  if (cancelButton) cancelButton.addEventListener("click", async () => {
     cancelButton.disabled = true;
     try {
       const { data } = await api("POST", detail.dataset.cancelUrl);
