@@ -45,3 +45,12 @@ def test_webapp_reaches_workers_only_through_the_celery_app():
         and node.module != "workers.celery_app"
     ]
     assert not offenders
+
+
+def test_the_broker_transport_that_every_process_loads_needs_only_kombu():
+    """Web processes load workers.broker through the broker_transport setting, not by an import:
+    it must pull in no Django, no tasks and no libraries."""
+    import sys
+
+    imported = imported_top_level_modules(REPO / "workers" / "broker.py")
+    assert imported <= set(sys.stdlib_module_names) | {"kombu"}, imported

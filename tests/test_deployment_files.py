@@ -54,6 +54,14 @@ def test_workers_consume_exactly_the_queues_the_settings_route_to():
     assert queues_of("worker-cpu") == {"cpu"}
 
 
+def test_compose_starts_the_worker_pools_make_run_starts():
+    """One worker per pool of settings.FRONTIER_WORKER_POOLS (what runstack starts), named after it."""
+    for pool, queues in settings.FRONTIER_WORKER_POOLS.items():
+        command = command_of(f"worker-{pool}")
+        assert queues_of(f"worker-{pool}") == set(queues)
+        assert command[command.index("-n") + 1] == f"{pool}@%h"
+
+
 def test_the_gpu_worker_reserves_nvidia_devices_and_uses_the_gpu_image():
     devices = SERVICES["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]

@@ -209,6 +209,8 @@ SPECTACULAR_SETTINGS = {
 # --- Celery (read by workers/celery_app.py through the CELERY_ namespace) --------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport with message names that sort in put order (workers/broker.py).
+    CELERY_BROKER_TRANSPORT = "workers.broker:Transport"
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -235,6 +237,10 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 FRONTIER_QUEUES = ("gpu-eval", "gpu-train", "cpu")
 CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in FRONTIER_QUEUES]
+# One worker process per pool, as docker-compose's worker-gpu and worker-cpu (and `make run`) start
+# them: short cpu jobs (validation, refit, the reaper) never wait behind hours-long GPU jobs. The
+# queue page's ETAs count the queues of one pool as sharing that worker's slots.
+FRONTIER_WORKER_POOLS = {"gpu": ("gpu-eval", "gpu-train"), "cpu": ("cpu",)}
 CELERY_TASK_ROUTES = {
     "workers.tasks.diagnostic_sleep": {"queue": "cpu"},
     "workers.tasks.storage_digest": {"queue": "cpu"},
@@ -305,6 +311,12 @@ FRONTIER_DATA_VERSION_MAX_AGE_SECONDS = env.float("FRONTIER_DATA_VERSION_MAX_AGE
 
 # --- Health ---------------------------------------------------------------------------------
 FRONTIER_HEALTH_TIMEOUT_SECONDS = env.float("FRONTIER_HEALTH_TIMEOUT_SECONDS", default=1.0)
+# /healthz reports "degraded" (HTTP 200) while a queue's oldest queued job has waited longer than this
+# since it was due; per-queue values (e.g. "gpu-train=7200;gpu-eval=3600") override it for that queue.
+FRONTIER_QUEUE_STALL_SECONDS = env.float("FRONTIER_QUEUE_STALL_SECONDS", default=300.0)
+FRONTIER_QUEUE_STALL_SECONDS_BY_QUEUE = env.dict(
+    "FRONTIER_QUEUE_STALL_SECONDS_BY_QUEUE", cast={"value": float}, default={}
+)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.accounts.api.views import WhoAmIView
 from webapp.accounts.views import signup
+from webapp.core.api import QueueView
 from webapp.core.views import healthz, home
 from webapp.jobs.api.views import DiagnosticJobView, JobCancelView, JobDetailView, JobListView
 from webapp.leaderboard.api import views as leaderboard
@@ -14,6 +15,7 @@ from webapp.training.api import views as training
 api_v1 = [
     path("api/v1/whoami/", WhoAmIView.as_view(), name="api-whoami"),
     path("api/v1/jobs/", JobListView.as_view(), name="api-job-list"),
+    path("api/v1/queue/", QueueView.as_view(), name="api-queue"),
     path("api/v1/jobs/diagnostic/", DiagnosticJobView.as_view(), name="api-job-diagnostic"),
     path("api/v1/jobs/<int:job_id>/", JobDetailView.as_view(), name="api-job-detail"),
     path("api/v1/jobs/<int:job_id>/cancel/", JobCancelView.as_view(), name="api-job-cancel"),

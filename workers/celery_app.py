@@ -1,6 +1,9 @@
 """The Celery app. Configuration lives in Django settings under the CELERY_ namespace.
 
-Start a worker with `celery -A workers.celery_app worker -Q gpu-eval,gpu-train,cpu`.
+Start one worker per pool of settings.FRONTIER_WORKER_POOLS, as `make run` and docker compose do:
+`celery -A workers.celery_app worker -Q gpu-eval,gpu-train -n gpu@%h` and
+`celery -A workers.celery_app worker -Q cpu -n cpu@%h`. On the embedded default the broker is
+workers.broker's order-keeping filesystem transport (settings.CELERY_BROKER_TRANSPORT).
 """
 
 import os

@@ -289,6 +289,14 @@ def test_sweep_form_queue_and_checkpoint_pages_follow_the_runs(logged_in_page, l
     row = page.locator(f'tr[data-run-id="{run.pk}"]')
     expect(row.locator("progress")).to_have_attribute("value", "5")
     expect(page.locator("#training-queue tbody tr")).to_have_count(8)
+    trainings = page.locator('#job-queue tr[data-kind="training"]')  # every job, of every kind, in its queue
+    expect(trainings).to_have_count(8)
+    expect(trainings.first.locator("td.position")).to_have_text("1")
+    expect(trainings.first.locator("td.eta")).to_have_text("unknown")  # no training has finished yet
+    glyphs_row = page.locator(f'#job-queue tr[data-job-id="{glyphs.job_id}"]')
+    expect(glyphs_row).to_contain_text("gpu-eval")
+    expect(glyphs_row.locator("td.starts-in")).to_have_text("running")
+    expect(page.locator('#queue-summary li[data-queue="gpu-train"]')).to_contain_text("8 queued")
     page.evaluate("window.sameDocument = true")
     job_heartbeat(glyphs, progress_done=15, progress_total=20)  # progress moves no data version: the queue polls
     expect(row.locator("progress")).to_have_attribute("value", "15", timeout=LIVE_TIMEOUT_MS)

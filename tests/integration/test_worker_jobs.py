@@ -94,6 +94,43 @@ def test_healthz_is_200_with_everything_up(start_worker, start_web):
     body = response.json()
     assert body["status"] == "ok" and body["failing"] == []
     assert any(name.startswith("w1@") for name in body["checks"]["workers"]["extra"]["workers"])
+    for queue in ("gpu-eval", "gpu-train", "cpu"):
+        assert body["checks"]["workers"]["extra"]["consumers"][queue][0].startswith("w1@")
+        assert body["checks"][f"queue:{queue}"]["extra"]["queued"] == 0
+
+
+def test_healthz_is_200_and_degraded_naming_a_queue_whose_oldest_job_waits_too_long(start_worker, start_web):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    start_worker("w1")
+    url = start_web({"FRONTIER_QUEUE_STALL_SECONDS": "60"})
+    # A job whose message never reached the broker (the reaper, not running here, would re-publish it).
+    long_ago = timezone.now() - timedelta(minutes=10)
+    Job.objects.create(task_name="workers.tasks.validate_checkpoint", state=JobState.QUEUED, queued_at=long_ago,
+                       due_at=long_ago)
+
+    response = requests.get(url + "/healthz", timeout=10)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "degraded" and body["failing"] == ["queue:cpu"]
+    assert body["checks"]["queue:cpu"]["extra"]["queued"] == 1
+    assert 590 < body["checks"]["queue:cpu"]["extra"]["oldest_queued_seconds"] < 900
+    assert "over 60 s" in body["checks"]["queue:cpu"]["detail"]
+
+
+def test_healthz_is_503_naming_the_workers_when_no_worker_consumes_a_queue(start_worker, start_web):
+    start_worker("gpu", queues="gpu-eval,gpu-train")
+    url = start_web()
+
+    response = requests.get(url + "/healthz", timeout=10)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["workers"]
+    assert "no worker consumes cpu" in body["checks"]["workers"]["detail"]
 
 
 def test_healthz_is_503_naming_the_broker_when_its_port_is_closed(start_web):

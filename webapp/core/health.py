@@ -1,10 +1,20 @@
-"""Liveness checks of the three parts Frontier needs: database, broker and workers."""
+"""Checks of the parts Frontier needs: database, broker, workers (one consuming every queue) and the
+queues themselves.
+
+The status is "fail" (HTTP 503) when the database or the broker is down, or no worker consumes some
+queue; "degraded" (HTTP 200: the service works, but jobs wait) when a queue's oldest queued job has
+waited longer than FRONTIER_QUEUE_STALL_SECONDS (or its per-queue value) since it was due; else "ok".
+"""
 
 import time
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.db import connection
+
+from webapp.jobs.selectors import queue_stats
+
+ESSENTIAL = ("database", "broker", "workers")
 
 
 @dataclass
@@ -41,14 +51,44 @@ def check_broker() -> Check:
 
 
 def check_workers() -> Check:
+    """A broadcast asking every worker which queues it consumes (it answers only if alive)."""
     from workers.celery_app import app
 
     timeout = settings.FRONTIER_HEALTH_TIMEOUT_SECONDS
-    replies = app.control.ping(timeout=timeout)
-    names = sorted(name for reply in replies for name in reply)
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    names = sorted(replies)
     if not names:
-        return Check(False, f"no worker answered a ping within {timeout:g} s")
-    return Check(True, f"{len(names)} worker(s) answered", extra={"workers": names})
+        return Check(False, f"no worker answered within {timeout:g} s")
+    consumers = {queue: sorted(name for name, queues in replies.items() if any(q["name"] == queue for q in queues))
+                 for queue in settings.FRONTIER_QUEUES}
+    extra = {"workers": names, "consumers": consumers}
+    idle = [queue for queue, workers in consumers.items() if not workers]
+    if idle:
+        return Check(False, f"no worker consumes {', '.join(idle)} ({len(names)} worker(s) answered)", extra=extra)
+    return Check(True, f"{len(names)} worker(s) answered, every queue consumed", extra=extra)
+
+
+def stall_seconds(queue: str) -> float:
+    return settings.FRONTIER_QUEUE_STALL_SECONDS_BY_QUEUE.get(queue, settings.FRONTIER_QUEUE_STALL_SECONDS)
+
+
+def check_queues() -> dict[str, Check]:
+    """One check per queue, from the job table: queued and running jobs, and how long the oldest queued one
+    has waited since it was due."""
+    checks = {}
+    for queue, stats in queue_stats().items():
+        limit = stall_seconds(queue)
+        oldest = stats["oldest_queued_seconds"]
+        extra = {**stats, "stall_seconds": limit}
+        if oldest is None:
+            detail = f"nothing queued, {stats['running']} running"
+        else:
+            detail = f"{stats['queued']} queued, {stats['running']} running, the oldest waiting {oldest:.0f} s"
+        if oldest is not None and oldest > limit:
+            checks[f"queue:{queue}"] = Check(False, f"{detail}: over {limit:g} s", extra=extra)
+        else:
+            checks[f"queue:{queue}"] = Check(True, detail, extra=extra)
+    return checks
 
 
 def system_health() -> dict:
@@ -58,9 +98,25 @@ def system_health() -> dict:
         checks["workers"] = _timed(check_workers)
     else:
         checks["workers"] = Check(False, "not checked: the broker is down")
+    if checks["database"].ok:
+        started = time.monotonic()
+        try:
+            queues = check_queues()
+        except Exception as error:
+            queues = {"queues": Check(False, f"{type(error).__name__}: {error}")}
+        for check in queues.values():
+            check.ms = round((time.monotonic() - started) * 1000, 1)
+        checks.update(queues)
+    else:
+        checks.update({f"queue:{queue}": Check(False, "not checked: the database is down")
+                       for queue in settings.FRONTIER_QUEUES})
     failing = [name for name, check in checks.items() if not check.ok]
+    if any(name in ESSENTIAL for name in failing) or "queues" in failing:
+        status = "fail"
+    else:
+        status = "degraded" if failing else "ok"
     return {
-        "status": "ok" if not failing else "fail",
+        "status": status,
         "failing": failing,
         "checks": {name: asdict(check) for name, check in checks.items()},
     }

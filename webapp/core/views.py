@@ -10,8 +10,9 @@ from webapp.pages.selectors import overview_headline
 
 @never_cache
 def healthz(request):
+    """503 when a part is down ("fail"); 200 when it all works, also while a queue stalls ("degraded")."""
     report = system_health()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    return JsonResponse(report, status=503 if report["status"] == "fail" else 200)
 
 
 def home(request):

@@ -32,6 +32,10 @@ class Job(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a queued job may start: queued_at plus its countdown (a retry's backoff, a refit's gathering delay).",
+    )
     published_at = models.DateTimeField(
         null=True, blank=True, help_text="When its message last reached the broker."
     )
@@ -68,6 +72,8 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["state", "lease_expires_at"], name="job_state_lease_idx"),
             models.Index(fields=["state", "published_at"], name="job_state_published_idx"),
+            # The queue's ETAs read the newest finished jobs of each kind.
+            models.Index(fields=["task_name", "state", "finished_at"], name="job_kind_finished_idx"),
         ]
 
     def __str__(self) -> str:

@@ -60,6 +60,7 @@ def job_submit(
         created_by=created_by,
         max_attempts=max_attempts or settings.FRONTIER_JOB_MAX_ATTEMPTS,
         queued_at=now,
+        due_at=now + timedelta(seconds=countdown or 0),
         coalesce_key=coalesce_key,
         state=JobState.QUEUED,
     )
@@ -276,6 +277,7 @@ def _requeue(job: Job, now: datetime, reason: str, countdown: float | None = Non
             return
     _transition(job, JobState.QUEUED, reason, now)
     job.queued_at = now
+    job.due_at = now + timedelta(seconds=countdown or 0)
     job.published_at = None
     job.lease_expires_at = None
     job.save()

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, split_fits
 from webapp.jobs.models import Job, JobState
-from webapp.jobs.selectors import job_eta_seconds
+from webapp.jobs.selectors import job_eta_seconds, job_queue
 from webapp.leaderboard.selectors import (
     LeaderboardQuery,
     RowFilter,
@@ -39,6 +39,7 @@ from webapp.training.selectors import eta_seconds, training_runs_readable_by, tr
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
 QUEUE_RECENT = 50  # finished runs shown on the queue besides every active one
 QUEUE_ACTIVE_MAX = 500
+QUEUE_JOBS_MAX = 500  # queued and running jobs listed (positions and ETAs count all of them)
 HEADLINE_ROWS = 3
 
 RUN_DETAIL_PREFETCH = (
@@ -47,6 +48,46 @@ RUN_DETAIL_PREFETCH = (
     Prefetch("results", queryset=BenchmarkResult.objects.order_by("metric")),
     Prefetch("harness_outputs", queryset=HarnessOutput.objects.defer("raw").order_by("-id")),
 )
+
+
+# --- Every job: the queue -----------------------------------------------------------------------------
+
+
+def _job_subjects(user, entries) -> dict[int, dict]:
+    """Per job id, what it works on (for a link) and whether `user` may see it: their own jobs, the jobs of the
+    evaluation runs and trainings they may see (a sweep's evaluations are nobody's submission), everything for
+    staff. Five queries whatever the number of jobs."""
+    subjects = {entry.job.pk: {"kind": "", "pk": None, "label": "", "visible": user.is_staff
+                               or entry.job.created_by_id == user.pk} for entry in entries}
+    active = {"job__state__in": ACTIVE_STATES}  # the entries' jobs, without a list of their ids
+    seen_runs = set(runs_visible_to(user).filter(**{f"benchmark_jobs__{key}": value for key, value in active.items()})
+                    .values_list("pk", flat=True))
+    for link in BenchmarkJob.objects.filter(**active).select_related("run__checkpoint", "benchmark"):
+        if link.job_id in subjects:
+            subjects[link.job_id].update(kind="evaluation", pk=link.run_id,
+                                         label=f"#{link.run_id} {link.run.checkpoint.name} · {link.benchmark.key}")
+            subjects[link.job_id]["visible"] |= link.run_id in seen_runs
+    seen_trainings = set(training_runs_visible_to(user).filter(**active).values_list("pk", flat=True))
+    for run in TrainingRun.objects.filter(**active).only("pk", "name", "job_id"):
+        if run.job_id in subjects:
+            subjects[run.job_id].update(kind="training", pk=run.pk, label=f"#{run.pk} {run.name}")
+            subjects[run.job_id]["visible"] |= run.pk in seen_trainings
+    checking = {entry.job.params.get("checkpoint_id"): entry.job.pk for entry in entries
+                if entry.job.task_name == VALIDATE_TASK}
+    for checkpoint in Checkpoint.objects.filter(pk__in=[pk for pk in checking if pk]).only("pk", "name"):
+        subjects[checking[checkpoint.pk]].update(kind="checkpoint", pk=checkpoint.pk,
+                                                 label=f"#{checkpoint.pk} {checkpoint.name}")
+    return subjects
+
+
+def queue_jobs(user, now=None) -> dict:
+    """Every queued and running job `user` may see (at most QUEUE_JOBS_MAX), of every kind, with its queue,
+    position and estimated start and finish (webapp.jobs.selectors.job_queue, counted over everyone's jobs)
+    and what it works on; and per queue everyone's counts. The queue page and GET /api/v1/queue/ show this."""
+    entries, summaries = job_queue(now)
+    subjects = _job_subjects(user, entries)
+    rows = [{"entry": entry, "subject": subjects[entry.job.pk]} for entry in entries if subjects[entry.job.pk]["visible"]]
+    return {"jobs": rows[:QUEUE_JOBS_MAX], "queues": list(summaries.values())}
 
 
 # --- Evaluation runs --------------------------------------------------------------------------------

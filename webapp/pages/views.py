@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from webapp.jobs.models import JobState
+from webapp.jobs.selectors import ETA_METHOD
 from webapp.leaderboard.api.serializers import (
     CompressorQuerySerializer,
     DeployQuerySerializer,
@@ -219,11 +220,12 @@ def deploy(request):
 @login_required
 def queue(request):
     version = data_version()  # read first: a change while the page renders shows up at the next poll
+    jobs = selectors.queue_jobs(request.user)
     evaluations = selectors.queue_evaluations(request.user)
     trainings = selectors.queue_trainings(request.user)
     return render(request, "pages/queue.html", {
-        "version": version, "evaluations": evaluations, "trainings": trainings,
-        "active": any(row["active"] for row in [*evaluations, *trainings]),
+        "version": version, **jobs, "eta_method": ETA_METHOD, "evaluations": evaluations, "trainings": trainings,
+        "active": bool(jobs["jobs"]) or any(row["active"] for row in [*evaluations, *trainings]),
     })
 
 

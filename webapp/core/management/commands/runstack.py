@@ -1,10 +1,15 @@
-"""`make run`: web, one worker on every queue, and beat, as child processes; Ctrl-C stops all.
-With --demo (the default) it also loads the paper's published table, prints a demo login and API
-token, and submits a tiny training sweep through the REST API once everything is up."""
+"""`make run`: web, one Celery worker per pool of queues and beat, as child processes; Ctrl-C stops all.
+
+The pools are settings.FRONTIER_WORKER_POOLS, as docker-compose's worker-gpu and worker-cpu: `gpu@host`
+on gpu-eval + gpu-train, `cpu@host` on cpu, so a validation or refit (seconds) never waits behind a
+training or an evaluation (minutes to hours). With --demo (the default) it also loads the paper's
+published table, prints a demo login and API token, and submits a tiny training sweep through the REST
+API once everything is up."""
 
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,26 +22,34 @@ from webapp.core.health import system_health
 
 
 class Command(BaseCommand):
-    help = "Start gunicorn, a Celery worker consuming every queue, and celery beat; stop them all on Ctrl-C."
+    help = "Start gunicorn, a Celery worker for the GPU queues, one for the cpu queue, and celery beat; stop them all on Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("FRONTIER_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("FRONTIER_PORT", "8000")))
-        parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
+        parser.add_argument("--gpu-concurrency", "--concurrency", dest="gpu_concurrency", type=int, default=2,
+                            help="pool processes of the worker on the gpu-eval and gpu-train queues (default 2)")
+        parser.add_argument("--cpu-concurrency", type=int, default=2,
+                            help="pool processes of the worker on the cpu queue: validation, refit, reaper (default 2)")
         parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                             help="load published data, create the demo user and submit the demo sweep")
         parser.add_argument("--demo-user", default="demo")
         parser.add_argument("--demo-password", default=os.environ.get("FRONTIER_DEMO_PASSWORD", "frontier-demo"))
 
-    def handle(self, *args, host, port, concurrency, demo, demo_user, demo_password, **options):
+    def handle(self, *args, host, port, gpu_concurrency, cpu_concurrency, demo, demo_user, demo_password, **options):
         python = sys.executable
-        queues = ",".join(settings.FRONTIER_QUEUES)
+        concurrency = {"gpu": gpu_concurrency, "cpu": cpu_concurrency}
         commands = {
             "web": [python, "-m", "gunicorn", "webapp.wsgi", "-b", f"{host}:{port}", "-w", "2", "--timeout", "120"],
-            "worker": [
-                python, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues,
-                "-c", str(concurrency), "-n", "frontier@%h", "-l", "info",
-            ],
+            **{
+                # Gossip and mingle would have the workers exchange messages through broker files for nothing.
+                f"worker-{pool}": [
+                    python, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", ",".join(queues),
+                    "-c", str(concurrency.get(pool, 1)), "-n", f"{pool}@%h", "-l", "info",
+                    "--without-gossip", "--without-mingle",
+                ]
+                for pool, queues in settings.FRONTIER_WORKER_POOLS.items()
+            },
             "beat": [
                 python, "-m", "celery", "-A", "workers.celery_app", "beat", "-l", "info",
                 "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME,
@@ -55,7 +68,7 @@ class Command(BaseCommand):
                 f"API token: {token}   ({published} published entries loaded)"
             ))
             self.stdout.write(f"  e.g. FRONTIER_URL={url} FRONTIER_TOKEN={token} python -m webapp.client status 1")
-        self.stdout.write("Ctrl-C stops web, worker and beat.")
+        self.stdout.write(f"Workers: {self._workers_line(concurrency)}. Ctrl-C stops web, workers and beat.")
         children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
         stopping = False
 
@@ -72,8 +85,9 @@ class Command(BaseCommand):
                 if exited:
                     self.stderr.write(f"Stopping everything: {exited} exited.")
                     break
-                if not all_up and system_health()["status"] == "ok":
-                    self.stdout.write(self.style.SUCCESS(f"Database, broker and worker are up: {url}healthz"))
+                # "degraded" (jobs from an earlier run waiting long) must not hold the start back.
+                if not all_up and system_health()["status"] != "fail":
+                    self.stdout.write(self.style.SUCCESS(f"Database, broker and workers are up: {url}healthz"))
                     all_up = True
                     if token:
                         self._submit_demo_sweep(url, token)
@@ -89,7 +103,13 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(child.pid, signal.SIGKILL)
                     child.wait()
-            self.stdout.write("Stopped web, worker and beat.")
+            self.stdout.write("Stopped web, workers and beat.")
+
+    @staticmethod
+    def _workers_line(concurrency: dict) -> str:
+        host = socket.gethostname()
+        return ", ".join(f"{pool}@{host} on {', '.join(queues)} ({concurrency.get(pool, 1)} processes)"
+                         for pool, queues in settings.FRONTIER_WORKER_POOLS.items())
 
     def _submit_demo_sweep(self, url: str, token: str) -> None:
         try:
