@@ -5,7 +5,7 @@
 [--batch-size B] [--device cuda] [--json]``: the same ``evaluate_checkpoint`` a worker calls.
 ``python -m evaluation train --out DIR --compressor avgpool --tokens 4 [--dataset synthetic:shapes |
 PATH.json --images DIR] [--base CHECKPOINT] [--steps N] [--lr X] [--batch-size B] [--seed S] [--stage 1|2]
-[--save-every K] [--json]``: train a compressor (see ``evaluation.training``); rerun to resume.
+[--save-every K] [--feature-cache DIR] [--json]``: train a compressor (see ``evaluation.training``); rerun to resume.
 """
 
 import argparse
@@ -61,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--stage", type=int, default=1, choices=(1, 2), help="1: compressor only, 2: + LLM")
     train.add_argument("--save-every", type=int, default=0, help="save a resumable state every K steps")
     train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    train.add_argument(
+        "--feature-cache", help="folder of frozen-encoder features shared by runs (evaluation.feature_cache)"
+    )
+    train.add_argument("--feature-cache-gb", type=float, default=8.0, help="size of --feature-cache (GB)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser.parse_args(argv)
 
@@ -107,6 +111,7 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 def train_command(args: argparse.Namespace) -> None:
+    from .feature_cache import FeatureCache
     from .training import TinyModelSpec, Trainer, TrainingCancelled, TrainingConfig, TrainingConfigError
 
     config = TrainingConfig(
@@ -134,7 +139,8 @@ def train_command(args: argparse.Namespace) -> None:
             print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
 
     try:
-        result = Trainer(config, args.out, progress=print_progress).run()
+        cache = FeatureCache(args.feature_cache, int(args.feature_cache_gb * 1e9)) if args.feature_cache else None
+        result = Trainer(config, args.out, progress=print_progress, feature_cache=cache).run()
     except (TrainingConfigError, TrainingCancelled) as error:
         raise SystemExit(f"error: {error}") from None
     if args.json:

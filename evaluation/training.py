@@ -24,9 +24,11 @@ weights) on CUDA with ``precision="auto"`` or ``"bf16"``.
 
 Frozen-encoder cache: the vision tower never changes during training, so when a run sees its
 examples at least once and their encoder features fit ``FEATURE_CACHE_MAX_BYTES`` (in CPU memory),
-every image is encoded once before the first step and the steps read the cached features (the
+every image is encoded once before the first step and the steps read the held features (the
 compressor and the LLM still run every step). On tiny models this makes a step about ten times
-cheaper; encoding time counts as compute, image preprocessing as data.
+cheaper; encoding time counts as compute, image preprocessing as data. With a ``feature_cache``
+(``evaluation.feature_cache.FeatureCache``, a folder shared by runs and processes) the features are
+encoded once for every run on the same tower and images, e.g. all points of a sweep.
 """
 
 import dataclasses
@@ -43,6 +45,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, get_scheduler
 
+from .feature_cache import FeatureCache
 from .loading import load_image_processor
 from .modeling import IMAGE_TOKEN, FrontierVLM, FrontierVLMConfig, VisionFeatures
 from .tiny import build_tiny_vlm, tiny_image_processor
@@ -54,7 +57,7 @@ STATE_DIR = "state"
 CHECKPOINT_DIR = "checkpoint"
 STATE_PREFIX = "step-"
 FEATURE_CACHE_MAX_BYTES = 2 * 1024**3
-ENCODE_CHUNK = 64  # images per encoder call while filling the feature cache
+ENCODE_CHUNK = 64  # images per preprocessing and encoder call when features are held
 IGNORE_INDEX = -100  # label of positions left out of the loss (transformers' convention)
 
 ProgressCallback = Callable[[int, int, float], None]
@@ -83,7 +86,8 @@ class TrainingResult:
     checkpoint: str
     resumed_from_step: int
     data_seconds: float  # building batches: image preprocessing, tokenization
-    compute_seconds: float  # forward, backward, optimizer step (and filling the encoder feature cache)
+    compute_seconds: float  # forward, backward, optimizer step (and encoding the images once, unless cached)
+    encoder_features: str = "per step"  # "cache" (a shared FeatureCache), "encoded" (once, held), "per step"
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -291,8 +295,10 @@ class Trainer:
         progress: ProgressCallback | None = None,
         should_stop: StopCallback | None = None,
         device: str | torch.device | None = None,
+        feature_cache: FeatureCache | None = None,
     ):
         self.config = config
+        self.feature_cache = feature_cache
         self.output_dir = Path(output_dir)
         self.progress = progress
         self.should_stop = should_stop
@@ -330,9 +336,9 @@ class Trainer:
         model.vision_tower.eval()
         data_seconds = compute_seconds = 0.0
         if self.total_steps * config.examples_per_step() >= len(self.examples):
-            features, data_seconds, compute_seconds = self._encode_examples(model, collate)
+            features, data_seconds, compute_seconds, feature_source = self._encode_examples(model, collate)
         else:
-            features = None
+            features, feature_source = None, "per step"
         while len(history) < self.total_steps:
             if self.should_stop is not None and self.should_stop():
                 self._save_state(len(history), trainable, optimizer, scheduler, cursor, history)
@@ -369,6 +375,7 @@ class Trainer:
             resumed_from_step=resumed_from,
             data_seconds=data_seconds,
             compute_seconds=compute_seconds,
+            encoder_features=feature_source,
         )
 
     def _autocast(self):
@@ -376,31 +383,51 @@ class Trainer:
             self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None
         )
 
-    def _encode_examples(self, model, collate) -> tuple[dict[str, torch.Tensor] | None, float, float]:
+    def _feature_bytes_per_example(self, model) -> int:
+        """Upper bound of one example's encoder features plus its pixels (fp32), known before encoding."""
+        vision = model.config.vision_config
+        patches, width = model.config.patch_grid_side**2, vision.hidden_size
+        per_patch = width * (1 + len(model.config.multi_level_layers))
+        if model.compressor.uses_cls_attention:
+            per_patch += 1 + width
+        return 4 * (patches * per_patch + vision.num_channels * vision.image_size**2)
+
+    def _encode_examples(self, model, collate) -> tuple[dict[str, torch.Tensor] | None, float, float, str]:
         """(every example's encoder features on the CPU, or None when they would not fit
-        ``FEATURE_CACHE_MAX_BYTES``; preprocessing seconds; encoding seconds)."""
-        chunks: list[dict[str, torch.Tensor]] = []
-        data_seconds = compute_seconds = 0.0
-        for start in range(0, len(self.examples), ENCODE_CHUNK):
-            tick = time.perf_counter()
-            pixel_values = collate.pixel_values(self.examples[start : start + ENCODE_CHUNK]).to(self.device)
-            tock = time.perf_counter()
-            with self._autocast():
-                encoded = model.encode_images(pixel_values)
-            chunk = {
-                field.name: getattr(encoded, field.name).cpu()
-                for field in dataclasses.fields(encoded)
-                if getattr(encoded, field.name) is not None
-            }
-            data_seconds += tock - tick
-            compute_seconds += time.perf_counter() - tock
-            if not chunks:
-                example_bytes = sum(tensor[0].nbytes for tensor in chunk.values())
-                if example_bytes * len(self.examples) > FEATURE_CACHE_MAX_BYTES:
-                    return None, data_seconds, compute_seconds
-            chunks.append(chunk)
-        features = {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
-        return features, data_seconds, compute_seconds
+        ``FEATURE_CACHE_MAX_BYTES``; preprocessing seconds; encoding seconds; where the features came
+        from: ``cache`` (the shared ``feature_cache``), ``encoded``, or ``per step`` when not held)."""
+        if self._feature_bytes_per_example(model) * len(self.examples) > FEATURE_CACHE_MAX_BYTES:
+            return None, 0.0, 0.0, "per step"
+        tick = time.perf_counter()
+        pixel_chunks = [
+            collate.pixel_values(self.examples[start : start + ENCODE_CHUNK])
+            for start in range(0, len(self.examples), ENCODE_CHUNK)
+        ]
+        data_seconds = time.perf_counter() - tick
+
+        def encode() -> dict[str, torch.Tensor]:
+            chunks = []
+            for pixel_values in pixel_chunks:
+                with self._autocast():
+                    encoded = model.encode_images(pixel_values.to(self.device))
+                chunks.append(
+                    {
+                        field.name: getattr(encoded, field.name).cpu()
+                        for field in dataclasses.fields(encoded)
+                        if getattr(encoded, field.name) is not None
+                    }
+                )
+            return {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
+
+        tick = time.perf_counter()
+        if self.feature_cache is None:
+            features, source = encode(), "encoded"
+        else:
+            precision = str(self.autocast_dtype or torch.float32)
+            key = FeatureCache.key(model, pixel_chunks, self.device.type, precision)
+            features, hit = self.feature_cache.get_or_compute(key, encode)
+            source = "cache" if hit else "encoded"
+        return features, data_seconds, time.perf_counter() - tick, source
 
     def _step(self, model, trainable, optimizer, scheduler, batches) -> float:
         """One optimizer step over the micro-batches; returns their mean loss."""

@@ -295,6 +295,12 @@ FRONTIER_MODEL_CACHE_SIZE = env.int("FRONTIER_MODEL_CACHE_SIZE", default=2)
 FRONTIER_TRAINING_DIR = Path(env.str("FRONTIER_TRAINING_DIR", default=str(VAR_DIR / "training"))).resolve()
 # LLaVA-format datasets (JSON + image folder) must lie under this folder, as seen by web and workers.
 FRONTIER_TRAINING_DATA_ROOT = Path(env.str("FRONTIER_TRAINING_DATA_ROOT", default=str(VAR_DIR / "datasets"))).resolve()
+# Frozen-encoder features shared by training runs on the same tower and images (evaluation.feature_cache);
+# local to each worker host, least recently used entries go first past the size.
+FRONTIER_FEATURE_CACHE_DIR = Path(
+    env.str("FRONTIER_FEATURE_CACHE_DIR", default=str(VAR_DIR / "cache" / "features"))
+).resolve()
+FRONTIER_FEATURE_CACHE_MAX_BYTES = env.int("FRONTIER_FEATURE_CACHE_MAX_BYTES", default=8 * 1024**3)
 FRONTIER_TRAINING_SAVE_EVERY = env.int("FRONTIER_TRAINING_SAVE_EVERY", default=50)
 FRONTIER_TRAINING_LOSS_FLUSH_SECONDS = env.float("FRONTIER_TRAINING_LOSS_FLUSH_SECONDS", default=2.0)
 FRONTIER_TRAINING_CURVE_POINTS = env.int("FRONTIER_TRAINING_CURVE_POINTS", default=1000)

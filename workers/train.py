@@ -19,6 +19,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError
 
+from evaluation.feature_cache import FeatureCache
 from evaluation.training import Trainer, TrainingCancelled, TrainingConfig, latest_state
 from evaluation.validation import CheckpointInvalid, validate_checkpoint_dir
 from webapp.core.storage import storage_delete_tree
@@ -139,6 +140,7 @@ def train_compressor_job(ctx) -> dict:
     trainer = Trainer(
         config, output_dir, progress=recorder,
         should_stop=lambda: ctx.cancel_requested.is_set() or ctx.lease_lost.is_set(),
+        feature_cache=FeatureCache(settings.FRONTIER_FEATURE_CACHE_DIR, settings.FRONTIER_FEATURE_CACHE_MAX_BYTES),
     )
     try:
         result = trainer.run()
@@ -148,8 +150,8 @@ def train_compressor_job(ctx) -> dict:
         raise
     training_losses_complete(run.pk, result.loss_history)
     ctx.log.info(
-        "Training %s finished %s steps (resumed from step %s), loss %.4f -> %.4f", run.pk, result.steps,
-        result.resumed_from_step, result.loss_history[0], result.final_loss,
+        "Training %s finished %s steps (resumed from step %s), loss %.4f -> %.4f, encoder features: %s", run.pk,
+        result.steps, result.resumed_from_step, result.loss_history[0], result.final_loss, result.encoder_features,
     )
     checkpoint = register_trained_checkpoint(ctx, run, Path(result.checkpoint))
     shutil.rmtree(output_dir, ignore_errors=True)
@@ -163,4 +165,5 @@ def train_compressor_job(ctx) -> dict:
         "samples_per_second": round(result.samples_per_second, 3),
         "data_seconds": round(result.data_seconds, 3),
         "compute_seconds": round(result.compute_seconds, 3),
+        "encoder_features": result.encoder_features,
     }
