@@ -1,6 +1,7 @@
 """docker-compose.yml and the Dockerfile agree with the settings and the Celery routing.
 No Docker engine runs here, so the files are read and cross-checked."""
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -130,3 +131,15 @@ def test_each_image_installs_exactly_one_lock_with_hash_checking(stage, lock):
 def test_docker_build_context_leaves_out_the_local_environment():
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv", "var", ".git"} <= set(ignored)
+
+
+def test_runstack_gives_each_gpu_queue_process_its_share_of_the_cores(monkeypatch):
+    from webapp.core.management.commands.runstack import Command
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert Command._environment("worker-gpu", {"gpu": 2, "cpu": 2})["OMP_NUM_THREADS"] == "4"
+    assert Command._environment("worker-gpu", {"gpu": 16, "cpu": 2})["OMP_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in Command._environment("worker-cpu", {"gpu": 2, "cpu": 2})
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stands
+    assert Command._environment("worker-gpu", {"gpu": 2, "cpu": 2})["OMP_NUM_THREADS"] == "3"

@@ -236,6 +236,27 @@ def test_a_sweep_creates_one_queued_run_per_grid_point(alice, bob, client_for):
     assert client_for(bob).get(f"/api/v1/sweeps/{sweep_id}/").status_code == 404
 
 
+def test_a_base_s_own_hyperparameters_override_the_sweep_s_for_its_points_only(alice, client_for):
+    bases = [
+        {"tiny": {"llm_hidden": 16, "llm_layers": 1}},
+        {"tiny": {"llm_hidden": 32, "llm_layers": 1}, "hyperparameters": {"learning_rate": 5e-4, "max_steps": 3}},
+    ]
+    grid = {**SWEEP, "bases": bases, "hyperparameters": {"batch_size": 2, "max_steps": 2, "learning_rate": 2e-3}}
+
+    response = client_for(alice).post("/api/v1/sweeps/", grid, format="json")
+
+    assert response.status_code == 201, response.json()
+    chosen = {
+        (run.tiny_model["llm_hidden"], run.hyperparameters["learning_rate"], run.hyperparameters["max_steps"],
+         run.hyperparameters["batch_size"])
+        for run in TrainingRun.objects.all()
+    }
+    assert chosen == {(16, 2e-3, 2, 2), (32, 5e-4, 3, 2)}
+    misspelt = {**grid, "bases": [{"tiny": {"llm_hidden": 16}, "hyperparameters": {"learning_rat": 1e-3}}]}
+    refused = client_for(alice).post("/api/v1/sweeps/", misspelt, format="json")
+    assert refused.status_code == 400 and "learning_rat" in str(refused.json())
+
+
 def test_a_sweep_with_one_bad_point_queues_nothing_and_names_the_point(alice, client_for):
     grid = {**SWEEP, "compressors": ["avgpool", "prumerge"], "tokens": [1, 5]}  # PruMerge takes any V, pooling squares
 

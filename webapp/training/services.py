@@ -152,20 +152,26 @@ def _base_label(base: dict) -> str:
 
 
 def sweep_points(spec: dict) -> list[dict]:
-    """One training spec per grid point: bases (LLM sizes) x compressors x V, the rest shared."""
+    """One training spec per grid point: bases (LLM sizes) x compressors x V, the rest shared; a base's
+    own ``hyperparameters`` override the sweep's for its points."""
     shared = {key: value for key, value in spec.items() if key not in ("name", "bases", "compressors", "tokens")}
-    return [
-        {
-            **shared,
-            "name": f"{spec['name'].strip()} / {_base_label(base)} {compressor} V={tokens}"[:200],
-            "base": base,
-            "compressor": compressor,
-            "tokens": tokens,
-        }
-        for base in spec["bases"]
-        for compressor in spec["compressors"]
-        for tokens in spec["tokens"]
-    ]
+    points = []
+    for base in spec["bases"]:
+        model = {key: value for key, value in base.items() if key != "hyperparameters"}
+        hyperparameters = {**shared.get("hyperparameters", {}), **base.get("hyperparameters", {})}
+        points += [
+            {
+                **shared,
+                "name": f"{spec['name'].strip()} / {_base_label(model)} {compressor} V={tokens}"[:200],
+                "base": model,
+                "hyperparameters": hyperparameters,
+                "compressor": compressor,
+                "tokens": tokens,
+            }
+            for compressor in spec["compressors"]
+            for tokens in spec["tokens"]
+        ]
+    return points
 
 
 def sweep_create(owner, spec: dict) -> Sweep:

@@ -85,9 +85,15 @@ class TrainingCreateSerializer(SharedSpecSerializer):
     )
 
 
+class SweepBaseSerializer(BaseSerializer):
+    hyperparameters = HyperparametersSerializer(
+        required=False, help_text="This base's values over the sweep's, e.g. a smaller learning rate for a larger LLM."
+    )
+
+
 class SweepCreateSerializer(SharedSpecSerializer):
     name = serializers.CharField(max_length=150)
-    bases = serializers.ListField(child=BaseSerializer(), min_length=1, help_text="The LLM sizes of the grid.")
+    bases = serializers.ListField(child=SweepBaseSerializer(), min_length=1, help_text="The LLM sizes of the grid.")
     compressors = serializers.ListField(child=serializers.CharField(max_length=32), min_length=1)
     tokens = serializers.ListField(child=serializers.IntegerField(), min_length=1, help_text="Values of V.")
 

@@ -69,7 +69,10 @@ class Command(BaseCommand):
             ))
             self.stdout.write(f"  e.g. FRONTIER_URL={url} FRONTIER_TOKEN={token} python -m webapp.client status 1")
         self.stdout.write(f"Workers: {self._workers_line(concurrency)}. Ctrl-C stops web, workers and beat.")
-        children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
+        children = {
+            name: subprocess.Popen(cmd, start_new_session=True, env=self._environment(name, concurrency))
+            for name, cmd in commands.items()
+        }
         stopping = False
 
         def stop(signum, frame):
@@ -104,6 +107,15 @@ class Command(BaseCommand):
                     os.killpg(child.pid, signal.SIGKILL)
                     child.wait()
             self.stdout.write("Stopped web, workers and beat.")
+
+    @staticmethod
+    def _environment(name: str, concurrency: dict) -> dict:
+        """The GPU-queue worker's processes share the cores: torch in each uses cores / processes threads
+        (unless OMP_NUM_THREADS is set), so two trainings on two cores do not fight over four threads."""
+        environment = dict(os.environ)
+        if name == "worker-gpu" and "OMP_NUM_THREADS" not in environment:
+            environment["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, concurrency["gpu"])))
+        return environment
 
     @staticmethod
     def _workers_line(concurrency: dict) -> str:
