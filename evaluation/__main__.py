@@ -2,7 +2,7 @@
 
 ``python -m evaluation make-tiny --out DIR --compressor quecc --tokens 16``
 ``python -m evaluation run CHECKPOINT --tasks shapes,glyphs [--limit N] [--include-path DIR]
-[--batch-size B] [--device cuda] [--json]``: the same ``evaluate_checkpoint`` a worker calls.
+[--batch-size B] [--device cuda] [--feature-cache DIR] [--json]``: the same ``evaluate_checkpoint`` a worker calls.
 ``python -m evaluation train --out DIR --compressor avgpool --tokens 4 [--dataset synthetic:shapes |
 PATH.json --images DIR] [--base CHECKPOINT] [--steps N] [--lr X] [--batch-size B] [--seed S] [--stage 1|2]
 [--save-every K] [--feature-cache DIR] [--json]``: train a compressor (see ``evaluation.training``); rerun to resume.
@@ -61,10 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--stage", type=int, default=1, choices=(1, 2), help="1: compressor only, 2: + LLM")
     train.add_argument("--save-every", type=int, default=0, help="save a resumable state every K steps")
     train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
-    train.add_argument(
-        "--feature-cache", help="folder of frozen-encoder features shared by runs (evaluation.feature_cache)"
-    )
-    train.add_argument("--feature-cache-gb", type=float, default=8.0, help="size of --feature-cache (GB)")
+    for command in (run, train):
+        command.add_argument(
+            "--feature-cache", help="folder of frozen-encoder features shared by runs (evaluation.feature_cache)"
+        )
+        command.add_argument("--feature-cache-gb", type=float, default=8.0, help="size of --feature-cache (GB)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser.parse_args(argv)
 
@@ -78,6 +79,14 @@ def _limit(text: str) -> int | float:
 
 def _print_progress(done: int, total: int) -> None:
     print(f"evaluated {done}/{total} requests", file=sys.stderr, flush=True)
+
+
+def _feature_cache(args: argparse.Namespace):
+    if not args.feature_cache:
+        return None
+    from .feature_cache import FeatureCache
+
+    return FeatureCache(args.feature_cache, int(args.feature_cache_gb * 1e9))
 
 
 def run_command(args: argparse.Namespace) -> None:
@@ -95,6 +104,7 @@ def run_command(args: argparse.Namespace) -> None:
                 device=args.device,
                 progress=_print_progress,
                 synthetic_dir=args.synthetic_dir,
+                feature_cache=_feature_cache(args),
             )
     except EvaluationError as error:
         raise SystemExit(f"error ({error.failure_class}): {error}") from None
@@ -111,7 +121,6 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from .feature_cache import FeatureCache
     from .training import TinyModelSpec, Trainer, TrainingCancelled, TrainingConfig, TrainingConfigError
 
     config = TrainingConfig(
@@ -139,8 +148,7 @@ def train_command(args: argparse.Namespace) -> None:
             print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
 
     try:
-        cache = FeatureCache(args.feature_cache, int(args.feature_cache_gb * 1e9)) if args.feature_cache else None
-        result = Trainer(config, args.out, progress=print_progress, feature_cache=cache).run()
+        result = Trainer(config, args.out, progress=print_progress, feature_cache=_feature_cache(args)).run()
     except (TrainingConfigError, TrainingCancelled) as error:
         raise SystemExit(f"error: {error}") from None
     if args.json:

@@ -48,22 +48,32 @@ class FeatureCache:
     def __init__(self, folder: str | Path, max_bytes: int):
         self.folder = Path(folder)
         self.max_bytes = max_bytes
+        self.hits = self.misses = 0
 
     @staticmethod
-    def key(model, pixel_chunks: Iterable[torch.Tensor], device_type: str, precision: str) -> str:
+    def tower_digest(model) -> str:
+        """SHA-256 of the frozen tower's weights and the encoder settings; computed once per model
+        object (the tower never trains: every recipe here freezes it)."""
+        digest = getattr(model, "_feature_cache_tower_digest", None)
+        if digest is None:
+            hasher = hashlib.sha256()
+            settings = {
+                "version": KEY_VERSION,
+                "vision_config": model.config.vision_config.to_dict(),
+                "vision_feature_layer": model.config.vision_feature_layer,
+                "multi_level_layers": list(model.config.multi_level_layers),
+                "cls_attention": bool(model.compressor.uses_cls_attention),
+            }
+            hasher.update(json.dumps(settings, sort_keys=True, default=str).encode())
+            _hash_tensors(hasher, sorted(model.vision_tower.state_dict().items()))
+            digest = hasher.hexdigest()
+            model._feature_cache_tower_digest = digest
+        return digest
+
+    @classmethod
+    def key(cls, model, pixel_chunks: Iterable[torch.Tensor], device_type: str, precision: str) -> str:
         """SHA-256 over what a FrontierVLM's ``encode_images`` output depends on, for these pixels."""
-        hasher = hashlib.sha256()
-        settings = {
-            "version": KEY_VERSION,
-            "vision_config": model.config.vision_config.to_dict(),
-            "vision_feature_layer": model.config.vision_feature_layer,
-            "multi_level_layers": list(model.config.multi_level_layers),
-            "cls_attention": bool(model.compressor.uses_cls_attention),
-            "device_type": device_type,
-            "precision": precision,
-        }
-        hasher.update(json.dumps(settings, sort_keys=True, default=str).encode())
-        _hash_tensors(hasher, sorted(model.vision_tower.state_dict().items()))
+        hasher = hashlib.sha256(f"{cls.tower_digest(model)}|{device_type}|{precision}|".encode())
         _hash_tensors(hasher, ((f"pixels{index}", chunk) for index, chunk in enumerate(pixel_chunks)))
         return hasher.hexdigest()
 
@@ -99,6 +109,14 @@ class FeatureCache:
 
     def get_or_compute(self, key: str, compute: Callable[[], Features]) -> tuple[Features, bool]:
         """(features, whether they came from the cache)."""
+        features, hit = self._get_or_compute(key, compute)
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        return features, hit
+
+    def _get_or_compute(self, key: str, compute: Callable[[], Features]) -> tuple[Features, bool]:
         features = self.get(key)
         if features is not None:
             return features, True

@@ -45,9 +45,11 @@ from .errors import (
     HarnessError,
     OutOfMemory,
 )
+from .feature_cache import FeatureCache
 from .flops import FLOPS_FORMULA_VERSION
 from .latency import measure_latency
 from .loading import VLMRunner, load_vlm
+from .modeling import FrontierVLM
 from .suites import BENCHMARK_BY_TASK, resolve_task_names
 from .synthetic import SYNTHETIC_TASKS, suite_manifest, write_synthetic_suite
 
@@ -412,7 +414,10 @@ class CheckpointEvaluator:
         device: str | torch.device | None = None,
         synthetic_dir: str | Path | None = None,
         synthetic_seed: int = 0,
+        feature_cache: FeatureCache | None = None,
     ):
+        """``feature_cache``: encoder features shared with other checkpoints on the same frozen tower
+        (FrontierVLM checkpoints; a llava-hf model always encodes)."""
         self.checkpoint = Path(checkpoint)
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = default_dtype(self.device)
@@ -433,6 +438,8 @@ class CheckpointEvaluator:
                 f"(model_type frontier_vlm or llava), safetensors weights and tokenizer files; "
                 f"`python -m evaluation make-tiny --out DIR` writes a valid example."
             ) from error
+        if isinstance(runner.model, FrontierVLM):
+            runner.model.feature_cache = feature_cache
         self.batch_size_given = batch_size is not None
         self.lmm = FrontierLMM(
             runner,
@@ -607,9 +614,12 @@ def evaluate_checkpoint(
     should_stop: StopCallback | None = None,
     synthetic_dir: str | Path | None = None,
     latency_samples: int = 3,
+    feature_cache: FeatureCache | None = None,
 ) -> EvaluationOutcome:
     """Load ``checkpoint`` and evaluate it on ``tasks``; failures raise ``evaluation.errors`` classes."""
-    evaluator = CheckpointEvaluator(checkpoint, batch_size=batch_size, device=device, synthetic_dir=synthetic_dir)
+    evaluator = CheckpointEvaluator(
+        checkpoint, batch_size=batch_size, device=device, synthetic_dir=synthetic_dir, feature_cache=feature_cache
+    )
     return evaluator.evaluate(
         tasks,
         limit=limit,

@@ -8,6 +8,7 @@ token as a CPU tensor, so each timestamp is taken after the device has finished 
 
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -63,6 +64,25 @@ def measure_latency(
     if new_tokens < 2:
         raise ValueError("new_tokens must be >= 2 to time decoding separately from prefill")
     generation = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens}
+    with _encoder_uncached(runner.model):
+        return _timed(runner, images, prompts, new_tokens, generation, warmup, repeats)
+
+
+@contextmanager
+def _encoder_uncached(model):
+    """Latency includes the vision encoder: a feature cache attached for scoring is set aside while timing."""
+    cache = getattr(model, "feature_cache", None)
+    if cache is None:
+        yield
+        return
+    model.feature_cache = None
+    try:
+        yield
+    finally:
+        model.feature_cache = cache
+
+
+def _timed(runner, images, prompts, new_tokens: int, generation: dict, warmup: int, repeats: int) -> LatencyResult:
     for _ in range(warmup):
         runner.generate_ids(images, prompts, **generation)
     first_token, per_token, total = [], [], []

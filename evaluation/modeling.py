@@ -9,6 +9,7 @@ Prompts carry the image as V consecutive ``<image>`` tokens (V = ``config.visual
 model scatters the compressed visual tokens into those positions, as llava-hf does.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -94,6 +95,7 @@ class VisionFeatures:
 class FrontierVLM(PreTrainedModel):
     config: FrontierVLMConfig
     input_modalities = ("image", "text")
+    feature_cache = None  # an evaluation.feature_cache.FeatureCache, attached by whoever runs the model
     _supports_sdpa = True
 
     def __init__(self, config: FrontierVLMConfig):
@@ -142,7 +144,26 @@ class FrontierVLM(PreTrainedModel):
 
     @torch.no_grad()
     def encode_images(self, pixel_values: torch.Tensor) -> VisionFeatures:
-        """Run the frozen vision encoder and pick the features the compressor reads."""
+        """Run the frozen vision encoder and pick the features the compressor reads; with a
+        ``feature_cache`` attached (an ``evaluation.feature_cache.FeatureCache``) the features of
+        pixels this tower has seen are read from it, e.g. while a sweep's checkpoints are evaluated."""
+        if self.feature_cache is None:
+            return self._encode_images(pixel_values)
+        precision = f"{self.vision_tower.dtype}|autocast={torch.is_autocast_enabled(pixel_values.device.type)}"
+        key = self.feature_cache.key(self, [pixel_values], pixel_values.device.type, precision)
+
+        def encode() -> dict[str, torch.Tensor]:
+            features = self._encode_images(pixel_values)
+            return {
+                field.name: getattr(features, field.name).cpu()
+                for field in dataclasses.fields(features)
+                if getattr(features, field.name) is not None
+            }
+
+        features, _ = self.feature_cache.get_or_compute(key, encode)
+        return VisionFeatures(**{name: tensor.to(pixel_values.device) for name, tensor in features.items()})
+
+    def _encode_images(self, pixel_values: torch.Tensor) -> VisionFeatures:
         hidden_states = self.vision_tower(
             pixel_values.to(self.vision_tower.dtype), output_hidden_states=True
         ).hidden_states

@@ -66,6 +66,7 @@ def _harness():
 def cached_evaluator(path: Path, batch_size: int | None = None):
     """A loaded model per checkpoint folder and batch size (None: automatic), least recently used evicted first."""
     CheckpointEvaluator = _harness().CheckpointEvaluator  # noqa: N806
+    from evaluation.feature_cache import FeatureCache  # torch, imported with the harness
 
     key = (str(path), batch_size)
     if key in _evaluators:
@@ -73,7 +74,10 @@ def cached_evaluator(path: Path, batch_size: int | None = None):
         return _evaluators[key]
     while len(_evaluators) >= settings.FRONTIER_MODEL_CACHE_SIZE:
         _evaluators.popitem(last=False)
-    _evaluators[key] = CheckpointEvaluator(path, batch_size=batch_size, synthetic_dir=settings.VAR_DIR / "synthetic")
+    _evaluators[key] = CheckpointEvaluator(
+        path, batch_size=batch_size, synthetic_dir=settings.VAR_DIR / "synthetic",
+        feature_cache=FeatureCache(settings.FRONTIER_FEATURE_CACHE_DIR, settings.FRONTIER_FEATURE_CACHE_MAX_BYTES),
+    )
     return _evaluators[key]
 
 

@@ -69,9 +69,10 @@ def test_the_key_changes_with_the_tower_the_pixels_the_settings_and_the_precisio
     assert _key(prumerge, pixels) != key
     other_seed, _ = build_tiny_vlm("avgpool", 4, llm_hidden=32, llm_layers=1, seed=1)
     assert _key(other_seed, pixels) != key
+    changed, _ = build_tiny_vlm("avgpool", 4, llm_hidden=32, llm_layers=1)
     with torch.no_grad():
-        model.vision_tower.encoder.layers[0].mlp.fc1.weight[0, 0] += 1e-6
-    assert _key(model, pixels) != key
+        changed.vision_tower.encoder.layers[0].mlp.fc1.weight[0, 0] += 1e-6
+    assert _key(changed, pixels) != key
 
 
 def _features(value: float, rows: int = 4) -> dict[str, torch.Tensor]:
@@ -170,3 +171,52 @@ def test_other_images_are_another_entry(tmp_path, changes):
     result, _ = _train(tmp_path / "b", cache, **changes)
     assert result.encoder_features == "encoded"
     assert len(cache.entries()) == 2
+
+
+def _evaluate(checkpoint, synthetic_root, cache):
+    from evaluation.harness import CheckpointEvaluator
+
+    evaluator = CheckpointEvaluator(
+        checkpoint, batch_size=8, device="cpu", synthetic_dir=synthetic_root, feature_cache=cache
+    )
+    outcome = evaluator.evaluate(["shapes"], limit=24, latency_samples=0)
+    # What the model answers for the first items, asked directly (the outcome keeps no per-item answers).
+    from evaluation.synthetic import synthetic_examples
+
+    items = synthetic_examples("shapes", "test", count=8)
+    answers = evaluator.runner.generate([item.image for item in items], [item.prompt for item in items])
+    return outcome.rows[0].value, outcome.raw_results["results"]["shapes"], answers
+
+
+def test_a_sweep_s_checkpoints_are_scored_from_one_encoding_and_score_as_without_it(tmp_path, synthetic_root):
+    from evaluation.tiny import make_tiny_checkpoint
+
+    small = make_tiny_checkpoint(tmp_path / "small", compressor="avgpool", tokens=4, llm_hidden=32, llm_layers=1)
+    large = make_tiny_checkpoint(tmp_path / "large", compressor="quecc", tokens=16, llm_hidden=64, llm_layers=2)
+    cache = FeatureCache(tmp_path / "cache", max_bytes=1 << 30)
+
+    small_plain, large_plain = (_evaluate(path, synthetic_root, None) for path in (small, large))
+    small_cached = _evaluate(small, synthetic_root, cache)
+    stored = cache.misses
+    large_cached = _evaluate(large, synthetic_root, cache)
+
+    assert stored == len(cache.entries()) == 4  # 24 items in batches of 8 and the 8 asked directly
+    assert (cache.hits, cache.misses) == (4, 4)  # the second checkpoint encoded nothing
+    assert small_cached == small_plain and large_cached == large_plain
+
+
+def test_latency_is_timed_with_the_encoder_running(tmp_path, quecc_checkpoint):
+    from PIL import Image
+
+    from evaluation.latency import measure_latency
+    from evaluation.loading import load_vlm
+
+    runner = load_vlm(quecc_checkpoint, device="cpu")
+    cache = FeatureCache(tmp_path / "cache", max_bytes=1 << 30)
+    runner.model.feature_cache = cache
+    images = [Image.new("RGB", (96, 96), (200, 30, 30))]
+
+    measure_latency(runner, images, ["question: what color is it? answer:"], new_tokens=2, warmup=1, repeats=1)
+
+    assert (cache.hits, cache.misses, cache.entries()) == (0, 0, [])
+    assert runner.model.feature_cache is cache  # attached again for scoring
