@@ -13,21 +13,23 @@ from webapp.registry.services import published_scores_load
 
 DEMO_SWEEP_NAME = "demo: 3 LLM sizes x 2 compressors x 4 token counts"
 
-# Tiny random-init models on the synthetic suite: small enough that 24 trainings and their
-# evaluations finish within about ten minutes on two CPU cores.
+# Tiny random-init models on the synthetic suite, LLM fine-tuned too (stage 2: with the LLM frozen at
+# its random init nothing is learned). The frozen tower is the same for every point, so its features
+# are encoded once for all trainings and once for all evaluations (evaluation.feature_cache); the
+# learning rate shrinks as the LLM widens.
 DEMO_SWEEP = {
     "name": DEMO_SWEEP_NAME,
     "bases": [
-        {"tiny": {"llm_hidden": 32, "llm_layers": 1, "seed": 0}},
-        {"tiny": {"llm_hidden": 64, "llm_layers": 2, "seed": 0}},
-        {"tiny": {"llm_hidden": 128, "llm_layers": 2, "seed": 0}},
+        {"tiny": {"llm_hidden": 16, "llm_layers": 2, "seed": 0}, "hyperparameters": {"learning_rate": 4e-3}},
+        {"tiny": {"llm_hidden": 32, "llm_layers": 2, "seed": 0}, "hyperparameters": {"learning_rate": 3e-3}},
+        {"tiny": {"llm_hidden": 64, "llm_layers": 2, "seed": 0}, "hyperparameters": {"learning_rate": 2e-3}},
     ],
     "compressors": ["avgpool", "quecc"],
     "tokens": [1, 4, 16, 64],
-    "dataset": {"kind": "synthetic-shapes", "count": 512},
-    "hyperparameters": {"batch_size": 8, "max_steps": 40, "learning_rate": 3e-3, "save_every": 20},
+    "stage": 2,
+    "dataset": {"kind": "synthetic-shapes"},
+    "hyperparameters": {"batch_size": 16, "max_steps": 600, "warmup_steps": 30, "save_every": 200},
     "suites": ["synthetic"],
-    "eval_limit": 48,
     "visibility": "public",
 }
 
