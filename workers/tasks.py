@@ -6,7 +6,7 @@ import time
 from django.core.files.storage import default_storage
 
 from webapp.jobs.services import jobs_reap
-from webapp.registry.services import uploads_expire
+from webapp.registry.services import deferred_evaluations_start, uploads_expire
 from workers.celery_app import app
 from workers.evaluate import evaluate_benchmark_job
 from workers.refit import refit_all
@@ -45,12 +45,14 @@ def storage_digest(ctx) -> dict:
 
 @app.task(name="workers.tasks.reap_jobs", soft_time_limit=60, time_limit=90)
 def reap_jobs() -> dict:
-    """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating, and remove
-    chunked uploads abandoned for FRONTIER_UPLOAD_EXPIRY_HOURS."""
+    """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating, remove
+    chunked uploads abandoned for FRONTIER_UPLOAD_EXPIRY_HOURS, and start evaluations that waited
+    for their owner's quota."""
     report = jobs_reap()
     return {
         "requeued": report.requeued, "ended": report.ended, "republished": report.republished,
         "uploads_expired": uploads_expire(),
+        "deferred_evaluations_started": deferred_evaluations_start(),
     }
 
 

@@ -89,6 +89,9 @@ class Checkpoint(models.Model):
         default=dict, blank=True, help_text="Registered by reference: {'path': ...} or {'hub': repo, 'revision': ...}."
     )
     suites_requested = models.JSONField(default=list, blank=True, help_text="Suites to evaluate once ready.")
+    evaluations_deferred = models.TextField(
+        blank=True, help_text="Why requested evaluations wait (a quota); the reaper starts them later. Empty: none wait."
+    )
     validation_report = models.JSONField(default=dict, blank=True)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     training_run = models.OneToOneField(

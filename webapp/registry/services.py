@@ -598,11 +598,39 @@ def checkpoint_accept(checkpoint: Checkpoint, *, report: dict, config: dict, fil
     checkpoint.save()
     if previous_archive and previous_archive != files_prefix and default_storage.exists(previous_archive):
         default_storage.delete(previous_archive)
-    for suite in BenchmarkSuite.objects.filter(name__in=checkpoint.suites_requested):
-        run_start(
-            checkpoint=checkpoint, suite=suite, created_by=checkpoint.owner, limit=settings.FRONTIER_AUTO_EVAL_LIMIT
-        )
+    requested_evaluations_start(checkpoint)
     return checkpoint
+
+
+def requested_evaluations_start(checkpoint: Checkpoint) -> None:
+    """Start the evaluations the owner asked for at upload that have not started yet. When a quota
+    says no, the checkpoint stays ready and the rest wait, with the reason kept on the checkpoint
+    (``evaluations_deferred``); the periodic reaper tries again (``deferred_evaluations_start``)."""
+    started = set(checkpoint.runs.values_list("suite__name", flat=True))
+    waiting = BenchmarkSuite.objects.filter(name__in=checkpoint.suites_requested).exclude(name__in=started)
+    reason = ""
+    for suite in waiting.order_by("name"):
+        try:
+            run_start(
+                checkpoint=checkpoint, suite=suite, created_by=checkpoint.owner, limit=settings.FRONTIER_AUTO_EVAL_LIMIT
+            )
+        except QuotaExceeded as error:
+            reason = f"The evaluation on {suite.name} waits: {error} It starts by itself once you are under the limit."
+            break
+    if checkpoint.evaluations_deferred != reason:
+        checkpoint.evaluations_deferred = reason
+        checkpoint.save(update_fields=["evaluations_deferred"])
+
+
+def deferred_evaluations_start(batch: int = 200) -> int:
+    """Periodic: retry the evaluations that waited for a quota, oldest checkpoint first; returns how
+    many checkpoints have none waiting any more."""
+    cleared = 0
+    waiting = Checkpoint.objects.filter(status=CheckpointStatus.READY).exclude(evaluations_deferred="")
+    for checkpoint in waiting.select_related("owner").order_by("id")[:batch]:
+        requested_evaluations_start(checkpoint)
+        cleared += not checkpoint.evaluations_deferred
+    return cleared
 
 
 def content_duplicate(checkpoint: Checkpoint, content_sha256: str) -> Checkpoint | None:

@@ -31,7 +31,8 @@ class CheckpointSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "name", "owner", "status", "rejection_reason", "visibility", "published", "citation",
             "source_url", "llm", "llm_params", "compressor", "visual_tokens", "compressor_params", "sha256",
-            "archive_sha256", "size_bytes", "reference", "suites_requested", "duplicate_of", "hidden", "created_at",
+            "archive_sha256", "size_bytes", "reference", "suites_requested", "evaluations_deferred", "duplicate_of",
+            "hidden", "created_at",
         ]
 
 
