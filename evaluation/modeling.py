@@ -91,6 +91,14 @@ class VisionFeatures:
     cls_attention: torch.Tensor | None = None  # (B, N), last layer, one head; PruMerge only
     patch_keys: torch.Tensor | None = None  # (B, N, C), last layer keys; PruMerge only
 
+    def cpu_tensors(self) -> dict[str, torch.Tensor]:
+        """The fields that are set, on the CPU, by name (what a feature cache stores)."""
+        return {
+            field.name: getattr(self, field.name).cpu()
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) is not None
+        }
+
 
 class FrontierVLM(PreTrainedModel):
     config: FrontierVLMConfig
@@ -152,15 +160,7 @@ class FrontierVLM(PreTrainedModel):
         precision = f"{self.vision_tower.dtype}|autocast={torch.is_autocast_enabled(pixel_values.device.type)}"
         key = self.feature_cache.key(self, [pixel_values], pixel_values.device.type, precision)
 
-        def encode() -> dict[str, torch.Tensor]:
-            features = self._encode_images(pixel_values)
-            return {
-                field.name: getattr(features, field.name).cpu()
-                for field in dataclasses.fields(features)
-                if getattr(features, field.name) is not None
-            }
-
-        features, _ = self.feature_cache.get_or_compute(key, encode)
+        features, _ = self.feature_cache.get_or_compute(key, lambda: self._encode_images(pixel_values).cpu_tensors())
         return VisionFeatures(**{name: tensor.to(pixel_values.device) for name, tensor in features.items()})
 
     def _encode_images(self, pixel_values: torch.Tensor) -> VisionFeatures:

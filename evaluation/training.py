@@ -409,14 +409,7 @@ class Trainer:
             chunks = []
             for pixel_values in pixel_chunks:
                 with self._autocast():
-                    encoded = model.encode_images(pixel_values.to(self.device))
-                chunks.append(
-                    {
-                        field.name: getattr(encoded, field.name).cpu()
-                        for field in dataclasses.fields(encoded)
-                        if getattr(encoded, field.name) is not None
-                    }
-                )
+                    chunks.append(model.encode_images(pixel_values.to(self.device)).cpu_tensors())
             return {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
         tick = time.perf_counter()

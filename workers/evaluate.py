@@ -63,10 +63,16 @@ def _harness():
     return harness
 
 
+def shared_feature_cache():
+    """This host's frozen-encoder feature cache, shared by its trainings and evaluations."""
+    from evaluation.feature_cache import FeatureCache  # torch: imported when a GPU job runs, not before
+
+    return FeatureCache(settings.FRONTIER_FEATURE_CACHE_DIR, settings.FRONTIER_FEATURE_CACHE_MAX_BYTES)
+
+
 def cached_evaluator(path: Path, batch_size: int | None = None):
     """A loaded model per checkpoint folder and batch size (None: automatic), least recently used evicted first."""
     CheckpointEvaluator = _harness().CheckpointEvaluator  # noqa: N806
-    from evaluation.feature_cache import FeatureCache  # torch, imported with the harness
 
     key = (str(path), batch_size)
     if key in _evaluators:
@@ -76,7 +82,7 @@ def cached_evaluator(path: Path, batch_size: int | None = None):
         _evaluators.popitem(last=False)
     _evaluators[key] = CheckpointEvaluator(
         path, batch_size=batch_size, synthetic_dir=settings.VAR_DIR / "synthetic",
-        feature_cache=FeatureCache(settings.FRONTIER_FEATURE_CACHE_DIR, settings.FRONTIER_FEATURE_CACHE_MAX_BYTES),
+        feature_cache=shared_feature_cache(),
     )
     return _evaluators[key]
 

@@ -19,7 +19,6 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError
 
-from evaluation.feature_cache import FeatureCache
 from evaluation.training import Trainer, TrainingCancelled, TrainingConfig, latest_state
 from evaluation.validation import CheckpointInvalid, validate_checkpoint_dir
 from webapp.core.storage import storage_delete_tree
@@ -34,7 +33,7 @@ from webapp.training.services import (
     training_losses_complete,
     training_progress_record,
 )
-from workers.evaluate import fetch_checkpoint
+from workers.evaluate import fetch_checkpoint, shared_feature_cache
 from workers.transient import retry_transient_failures
 
 
@@ -140,7 +139,7 @@ def train_compressor_job(ctx) -> dict:
     trainer = Trainer(
         config, output_dir, progress=recorder,
         should_stop=lambda: ctx.cancel_requested.is_set() or ctx.lease_lost.is_set(),
-        feature_cache=FeatureCache(settings.FRONTIER_FEATURE_CACHE_DIR, settings.FRONTIER_FEATURE_CACHE_MAX_BYTES),
+        feature_cache=shared_feature_cache(),
     )
     try:
         result = trainer.run()
