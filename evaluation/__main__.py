@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--llm-hidden", type=int, default=64, help="tiny model only")
     train.add_argument("--llm-layers", type=int, default=2, help="tiny model only")
     train.add_argument("--llm-family", default="qwen2", choices=LLM_FAMILIES, help="tiny model only")
-    train.add_argument("--dataset", default="synthetic:shapes", help="synthetic:shapes, synthetic:glyphs or a .json")
+    train.add_argument("--dataset", default="synthetic:shapes", help="synthetic:shapes, synthetic:glyphs, synthetic:spots or a .json")
     train.add_argument("--images", help="image folder of a LLaVA-format .json dataset")
     train.add_argument("--steps", type=int, help="optimizer steps (default: --epochs 1)")
     train.add_argument("--epochs", type=float)

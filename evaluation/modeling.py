@@ -39,6 +39,8 @@ CLIP_VIT_L14_336 = {
     "projection_dim": 768,
 }
 MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]
+COMPRESSOR_INIT_STD = 0.02  # TokenPacker's and LLaVA's projector init, at the reference vision width
+REFERENCE_VISION_WIDTH = CLIP_VIT_L14_336["hidden_size"]
 
 
 class FrontierVLMConfig(PreTrainedConfig):
@@ -124,13 +126,17 @@ class FrontierVLM(PreTrainedModel):
         self.post_init()
 
     def _init_weights(self, module):
-        """Compressor init (TokenPacker's recipe): truncated normal(0.02) weights, zero biases."""
+        """Compressor init (TokenPacker's recipe): truncated normal weights, zero biases. The recipe's std
+        0.02 is for CLIP ViT-L's width 1024; a narrower tower keeps the same scale relative to its width,
+        0.02 * sqrt(1024 / C) (0.113 for the tiny 32-wide tower), as ``evaluation.tiny`` does for the LLM:
+        at 0.02 a 32-wide QueCC passes almost nothing from the image to the LLM at first and trains slowly."""
+        std = COMPRESSOR_INIT_STD * (REFERENCE_VISION_WIDTH / self.config.vision_config.hidden_size) ** 0.5
         if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.trunc_normal_(module.weight, std=0.02)
+            init.trunc_normal_(module.weight, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, MatryoshkaQueryTransformer):
-            init.trunc_normal_(module.queries, std=0.02)
+            init.trunc_normal_(module.queries, std=std)
         else:
             super()._init_weights(module)
 

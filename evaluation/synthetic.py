@@ -4,11 +4,15 @@
 colour of the only shape of a kind (6 colours), count of a shape kind (1-4), relative position of two
 shapes (left/right or above/below) and POPE-style existence (yes/no, exactly half yes).
 ``glyphs`` (OCR-like) asks to read a rendered string of 3-4 characters.
+``spots`` (fine detail) asks the colour (10 colours) of the one square on the image, whose side is
+log-uniform from 2 to 24 px: a large square survives any pooling, a small one only many visual tokens,
+and naming ten colours from a faint signal takes LLM capacity, so both N and V lower its error (the
+demo's sweep trains on it: see ``webapp.core.demo``).
 
 Every item stores its ``chance``: the accuracy of a uniform guess among the valid answers
-(1/6 colour, 1/4 count, 1/2 position and existence, alphabet^-length for glyphs). A task's chance
-level is the mean over its test items (``chance_level``): about 0.354 for ``shapes``, ~0 for
-``glyphs``. Scoring is exact match after ``normalize_answer`` (lowercase, punctuation stripped,
+(1/6 colour, 1/4 count, 1/2 position and existence, alphabet^-length for glyphs, 1/10 spots). A task's
+chance level is the mean over its test items (``chance_level``): about 0.354 for ``shapes``, ~0 for
+``glyphs``, 0.1 for ``spots``. Scoring is exact match after ``normalize_answer`` (lowercase, punctuation stripped,
 number words to digits); the metric ``exact_match`` is an accuracy in [0, 1], higher is better.
 
 ``write_synthetic_suite(dir)`` writes train/test parquet files (``datasets.Dataset.to_parquet``
@@ -18,6 +22,7 @@ keeps the Image feature), one YAML per task with absolute paths, and a helper mo
 """
 
 import json
+import math
 import random
 import string
 from collections.abc import Callable
@@ -30,7 +35,7 @@ from PIL import Image, ImageDraw, ImageFont
 from . import offline  # noqa: F401  (before datasets is imported)
 
 SUITE_VERSION = 1
-SYNTHETIC_TASKS = ("shapes", "glyphs")
+SYNTHETIC_TASKS = ("shapes", "glyphs", "spots")
 DEFAULT_TEST_SIZE = 500
 DEFAULT_TRAIN_SIZE = 2000
 IMAGE_SIZE = 96
@@ -44,6 +49,9 @@ COLOURS = {
     "purple": (140, 60, 180),
     "orange": (245, 130, 20),
 }
+SPOT_COLOURS = {**COLOURS, "pink": (240, 120, 180), "brown": (130, 80, 40), "black": (20, 20, 20),
+                "gray": (128, 128, 128)}
+SPOT_SIDES = (2, 24)  # px, log-uniform: 2 px is half a patch of the 4-px patch grid, 24 px a V=16 region
 SHAPE_KINDS = ("circle", "square", "triangle")
 SHAPE_QUESTION_KINDS = ("colour", "count", "position", "existence")
 MAX_COUNT = 4
@@ -64,7 +72,7 @@ class SyntheticExample:
     image: Image.Image
     prompt: str
     answer: str
-    category: str  # question kind (shapes) or "read" (glyphs)
+    category: str  # question kind (shapes), "read" (glyphs), the square's size class (spots)
     options: tuple[str, ...]  # every valid answer when they can be listed, else empty
     chance: float  # accuracy of a uniform guess among the valid answers
 
@@ -231,7 +239,30 @@ def _glyphs_example(rng: random.Random, index: int) -> SyntheticExample:
     )
 
 
-GENERATORS = {"shapes": _shapes_example, "glyphs": _glyphs_example}
+def _spot_size_class(side: int) -> str:
+    """small: under one 4-px patch; medium: under one V=64 region (12 px); large: the rest."""
+    return "small" if side < 4 else "medium" if side < 12 else "large"
+
+
+def _spots_example(rng: random.Random, index: int) -> SyntheticExample:
+    """One square of a colour that cycles with the index (balanced answers), anywhere on the image."""
+    colour = list(SPOT_COLOURS)[index % len(SPOT_COLOURS)]
+    low, high = SPOT_SIDES
+    side = round(math.exp(rng.uniform(math.log(low), math.log(high))))
+    left, top = rng.randint(0, IMAGE_SIZE - side), rng.randint(0, IMAGE_SIZE - side)
+    image = _background(rng)
+    ImageDraw.Draw(image).rectangle((left, top, left + side - 1, top + side - 1), fill=SPOT_COLOURS[colour])
+    return SyntheticExample(
+        image,
+        "What color is the square? Answer with one word.",
+        colour,
+        _spot_size_class(side),
+        tuple(SPOT_COLOURS),
+        1 / len(SPOT_COLOURS),
+    )
+
+
+GENERATORS = {"shapes": _shapes_example, "glyphs": _glyphs_example, "spots": _spots_example}
 
 
 def synthetic_examples(
@@ -328,7 +359,13 @@ def write_synthetic_suite(
 ) -> Path:
     """Write (or reuse, when its manifest matches) the synthetic suite as an lmms-eval include folder."""
     directory = Path(directory).resolve()
-    manifest = {"suite_version": SUITE_VERSION, "seed": seed, "test_size": test_size, "train_size": train_size}
+    manifest = {
+        "suite_version": SUITE_VERSION,
+        "tasks": list(SYNTHETIC_TASKS),
+        "seed": seed,
+        "test_size": test_size,
+        "train_size": train_size,
+    }
     manifest_file = directory / "manifest.json"
     if manifest_file.is_file() and json.loads(manifest_file.read_text()) == manifest:
         return directory

@@ -58,8 +58,8 @@ class TrainingConfig:
     ``base_checkpoint``: a FrontierVLM folder; its compressor is kept when method and V match,
     otherwise a fresh one is initialised. ``compressor_from``: a FrontierVLM folder whose compressor
     (same method and V, same widths) initialises this one, e.g. stage 2 after a stage-1 run.
-    ``dataset``: ``"synthetic:shapes"`` / ``"synthetic:glyphs"`` (train split) or a LLaVA-format JSON
-    file with images under ``image_folder``. ``batch_size`` is per micro-batch; one step consumes
+    ``dataset``: ``"synthetic:<task>"`` (the train split of shapes, glyphs or spots) or a LLaVA-format
+    JSON file with images under ``image_folder``. ``batch_size`` is per micro-batch; one step consumes
     ``batch_size * gradient_accumulation`` examples. ``save_every`` = 0 saves only when stopping.
     """
 

@@ -10,7 +10,10 @@ import yaml
 
 from evaluation.synthetic import (
     COLOURS,
+    IMAGE_SIZE,
     SHAPE_QUESTION_KINDS,
+    SPOT_COLOURS,
+    SPOT_SIDES,
     SYNTHETIC_TASKS,
     chance_level,
     normalize_answer,
@@ -83,6 +86,36 @@ def test_glyph_answers_are_short_lowercase_strings():
     examples = synthetic_examples("glyphs", "test", seed=0, count=200)
     assert all(3 <= len(e.answer) <= 4 and e.answer == e.answer.lower() and e.answer.isalnum() for e in examples)
     assert len({e.answer for e in examples}) > 190
+
+
+def _drawn_square(image):
+    """(colour, side) of the one non-background square, read back from the pixels."""
+    import numpy as np
+
+    pixels = np.asarray(image).astype(int)
+    background = pixels[0, 0] if not (pixels[0, 0] != pixels[-1, -1]).any() else pixels[-1, 0]
+    drawn = (pixels != background).any(axis=2)
+    rows, columns = np.nonzero(drawn)
+    height, width = rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
+    assert height == width and drawn.sum() == height * width, "one filled square"
+    return tuple(pixels[rows[0], columns[0]]), int(height)
+
+
+def test_spots_one_square_of_a_balanced_colour_with_log_uniform_sides():
+    examples = synthetic_examples("spots", "test", seed=0, count=500)
+    assert Counter(e.answer for e in examples) == {colour: 50 for colour in SPOT_COLOURS}
+    sides = []
+    for example in examples:
+        colour, side = _drawn_square(example.image)
+        assert colour == SPOT_COLOURS[example.answer] and example.answer in example.options
+        assert SPOT_SIDES[0] <= side <= SPOT_SIDES[1] and example.image.size == (IMAGE_SIZE, IMAGE_SIZE)
+        assert example.category == ("small" if side < 4 else "medium" if side < 12 else "large")
+        sides.append(side)
+    # log-uniform on [2, 24], rounded: P(side < 4) = ln(3.5 / 2) / ln(12) = 0.23,
+    # P(side >= 12) = ln(24 / 11.5) / ln(12) = 0.30
+    assert 0.17 < sum(side < 4 for side in sides) / 500 < 0.29
+    assert 0.23 < sum(side >= 12 for side in sides) / 500 < 0.35
+    assert chance_level("spots") == pytest.approx(0.1)
 
 
 def test_chance_levels_and_a_uniform_guesser_lands_on_them():

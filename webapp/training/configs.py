@@ -8,11 +8,12 @@ from pathlib import Path
 
 from django.conf import settings
 
+from evaluation.synthetic import SYNTHETIC_TASKS
 from evaluation.training_config import TrainingConfig, config_problems
 from webapp.registry.models import Checkpoint
 from webapp.training.models import TrainingRun
 
-SYNTHETIC_DATASETS = {"synthetic-shapes": "synthetic:shapes", "synthetic-glyphs": "synthetic:glyphs"}
+SYNTHETIC_DATASETS = {f"synthetic-{task}": f"synthetic:{task}" for task in SYNTHETIC_TASKS}  # synthetic-shapes, ...
 LLAVA_DATASET = "llava"
 DATASET_KINDS = (*SYNTHETIC_DATASETS, LLAVA_DATASET)
 # TrainingConfig fields a spec sets under "hyperparameters", with the defaults of a new run.

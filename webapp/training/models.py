@@ -47,7 +47,7 @@ class TrainingRun(models.Model):
     stage = models.PositiveSmallIntegerField(
         default=1, help_text="1: compressor (and projector) trained, LLM frozen; 2: LLM fine-tuned too."
     )
-    dataset = models.JSONField(help_text="{kind: synthetic-shapes | synthetic-glyphs | llava, json, images, count}")
+    dataset = models.JSONField(help_text="{kind: synthetic-shapes | synthetic-glyphs | synthetic-spots | llava, json, images, count}")
     hyperparameters = models.JSONField(help_text="Learning rate, batch size, steps or epochs, ... (defaults filled).")
     suites = models.JSONField(default=list, blank=True, help_text="Suites the trained checkpoint is evaluated on.")
     eval_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Items per benchmark, if capped.")

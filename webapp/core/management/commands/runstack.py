@@ -17,7 +17,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from webapp.core.demo import DemoError, demo_account, demo_sweep_submit, published_table_load
+from webapp.core.demo import DEMO_SUITE, DemoError, demo_account, demo_sweep_submit, published_table_load
 from webapp.core.health import system_health
 
 
@@ -130,6 +130,6 @@ class Command(BaseCommand):
             self.stderr.write(f"The demo sweep was not submitted: {error}")
             return
         self.stdout.write(self.style.SUCCESS(
-            f"Demo sweep submitted ({sweep}): watch {url}queue/, {url}leaderboard/?suite=synthetic "
-            f"and {url}frontier/?suite=synthetic fill in."
+            f"Demo sweep submitted ({sweep}): watch {url}queue/, {url}leaderboard/?suite={DEMO_SUITE} "
+            f"and {url}frontier/?suite={DEMO_SUITE} fill in."
         ))
