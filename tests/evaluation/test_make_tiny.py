@@ -93,3 +93,22 @@ def test_library_imports_no_web_or_worker_code():
             else:
                 continue
             assert not {module.split(".")[0] for module in modules} & forbidden, f"{source.name} imports {modules}"
+
+
+@pytest.mark.parametrize("hidden", [8, 32, 64])
+def test_tiny_llm_and_compressor_start_at_the_relative_scale_of_real_ones(hidden):
+    """Real LLMs' 0.02 is 0.6 / sqrt(width) at ~900 wide, TokenPacker's 0.02 is for a 1024-wide tower:
+    tiny ones get the same scale relative to their widths, not the absolute 0.02 (which left them at
+    the answer prior for hundreds of steps)."""
+    from evaluation.modeling import COMPRESSOR_INIT_STD, REFERENCE_VISION_WIDTH
+    from evaluation.tiny import TINY_INIT_SCALE, build_tiny_vlm
+
+    model, _ = build_tiny_vlm(compressor="quecc", tokens=16, llm_hidden=hidden)
+    assert model.config.text_config.initializer_range == pytest.approx(TINY_INIT_SCALE / hidden**0.5)
+    attention = model.language_model.model.layers[0].self_attn.q_proj.weight
+    assert attention.std().item() == pytest.approx(TINY_INIT_SCALE / hidden**0.5, rel=0.15)
+    vision_width = model.config.vision_config.hidden_size
+    expected = COMPRESSOR_INIT_STD * (REFERENCE_VISION_WIDTH / vision_width) ** 0.5  # 0.113 at 32 wide
+    for layer in (model.compressor.projector[0], model.compressor.downsample, model.compressor.query_proj[0]):
+        assert layer.weight.std().item() == pytest.approx(expected, rel=0.15), layer
+    assert REFERENCE_VISION_WIDTH == 1024 and COMPRESSOR_INIT_STD == 0.02  # a real tower keeps the recipe

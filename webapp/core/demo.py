@@ -31,7 +31,7 @@ DEMO_SWEEP = {
     "tokens": [1, 4, 16, 64],
     "stage": 2,
     "dataset": {"kind": "synthetic-spots"},
-    "hyperparameters": {"batch_size": 16, "max_steps": 600, "warmup_steps": 30, "save_every": 200},
+    "hyperparameters": {"batch_size": 16, "max_steps": 500, "warmup_steps": 25, "save_every": 250},
     "suites": [DEMO_SUITE],
     "visibility": "public",
 }
