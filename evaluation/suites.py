@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from .synthetic import METRIC as SYNTHETIC_METRIC
 from .synthetic import SYNTHETIC_TASKS
 
-
 # The generated tasks in two groups, as the paper fits reasoning and OCR apart: shapes and glyphs (a
 # reasoning task and an OCR-like one, as uploads are scored by default), and spots, where fine detail
 # needs both visual tokens and LLM capacity (the demo's sweep trains and fits on it).

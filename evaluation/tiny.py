@@ -11,9 +11,8 @@ Prompts are plain text (no chat template): ``"<image>\\nquestion: ... answer:"``
 The tiny LLM is initialised at the scale real LLMs are, relative to their width: transformers' default
 ``initializer_range`` 0.02 is 0.6 / sqrt(width) at Qwen2-0.5B's 896 (GPT-2's 768: 0.55), so a d-wide tiny
 LLM gets 0.6 / sqrt(d) (``TINY_INIT_SCALE``). At 0.02 a 16-64-wide LLM starts with almost no signal from
-its inputs to its logits and sits at the answer prior for hundreds of steps, long or forever
-(measured on the ``spots`` task, 600 steps: 0.17-0.88 accuracy by luck of the plateau; at 0.6 / sqrt(d)
-every run learns, 0.47-0.88, ordered by LLM width and V).
+its inputs to its logits and sits at the answer prior for hundreds of steps, so what a short run
+learns is luck (README, "Initial scale": runs ending at chance, accuracy not ordered by N or V).
 """
 
 import string

@@ -20,14 +20,15 @@ SHAPES_RUN = TrainingConfig(
     tokens=9,  # one visual token per cell of the 3 x 3 grid the shapes are drawn in
     stage=2,
     tiny_model=TinyModelSpec(llm_hidden=64, llm_layers=2, seed=0),
-    learning_rate=3e-3,
+    learning_rate=1.5e-3,
     batch_size=32,
     max_steps=1500,
     warmup_steps=75,
     seed=0,
 )
-# Measured with seeds 0, 1, 2 (model init and data order): trained 0.615, 0.570, 0.535; untrained 0.000
-# each; chance 0.354. This test runs seed 0.
+# Measured with seed 0 (this test) since tiny models start at the relative init scale (README "Initial
+# scale"): trained 0.625, untrained 0.000, chance 0.354. At that scale lr 3e-3 overshoots (0.575, existence
+# 0.60); before it, at lr 3e-3, seeds 0, 1, 2 gave 0.615, 0.570, 0.535.
 TRAINED_MARGIN = 0.15
 UNTRAINED_MARGIN = 0.05
 
