@@ -15,6 +15,7 @@ from evaluation.feature_cache import FeatureCache
 from evaluation.synthetic import METRIC
 from evaluation.training import TinyModelSpec, Trainer, TrainingConfig
 from webapp.core.demo import DEMO_SUITE, DEMO_SWEEP
+from webapp.training.configs import SYNTHETIC_DATASETS
 from workers.refit import BOOTSTRAP_SEED
 
 COMPRESSOR = "avgpool"
@@ -22,7 +23,7 @@ COMPRESSOR = "avgpool"
 
 def demo_configs():
     """TrainingConfig of each avgpool point of the demo sweep, as the sweep service fills them in."""
-    dataset = DEMO_SWEEP["dataset"]["kind"].replace("synthetic-", "synthetic:")
+    dataset = SYNTHETIC_DATASETS[DEMO_SWEEP["dataset"]["kind"]]  # the web side's kind -> dataset mapping
     for base in DEMO_SWEEP["bases"]:
         hyper = {**DEMO_SWEEP["hyperparameters"], **base["hyperparameters"]}
         hyper.pop("save_every")
