@@ -36,12 +36,12 @@ class MlpProjector(nn.Sequential):
 class MultiLevelKeyValueProjector(nn.Sequential):
     """Keys/values from multi-level features: Linear(L*C -> C), GELU, Linear(C -> C), LayerNorm."""
 
-    def __init__(self, multi_level_width: int, vision_width: int):
+    def __init__(self, multi_level_width: int, vision_width: int, eps: float = 1e-5):
         super().__init__(
             nn.Linear(multi_level_width, vision_width),
             nn.GELU(),
             nn.Linear(vision_width, vision_width),
-            nn.LayerNorm(vision_width),
+            nn.LayerNorm(vision_width, eps=eps),
         )
 
 
@@ -197,11 +197,14 @@ class QueCC(Compressor):
 
     The question's LLM embedding, projected to the vision width, is added to every layer -2 token;
     a depth-wise strided convolution turns the s x s region into one query, which cross-attends to
-    the region's multi-level keys/values (without the text).
+    the region's multi-level keys and values (without the text). As in the paper's code, keys and values
+    have their own MLPs and every LayerNorm has eps 1e-6; with one shared key/value MLP (Frontier before
+    2026-12) training sat at the answer prior for most of 500 steps at some V (README "The demo").
     """
 
     method = "quecc"
     uses_query = True
+    layer_norm_eps = 1e-6
 
     def __init__(
         self,
@@ -214,23 +217,25 @@ class QueCC(Compressor):
     ):
         super().__init__(tokens, grid_side)
         side = region_side_for(tokens, grid_side)
-        self.text_proj = nn.Sequential(nn.Linear(llm_width, vision_width), nn.LayerNorm(vision_width))
+        eps = self.layer_norm_eps
+        self.text_proj = nn.Sequential(nn.Linear(llm_width, vision_width), nn.LayerNorm(vision_width, eps=eps))
         self.query_proj = nn.Sequential(
             nn.Linear(vision_width, vision_width),
             nn.GELU(),
             nn.Linear(vision_width, vision_width),
-            nn.LayerNorm(vision_width),
+            nn.LayerNorm(vision_width, eps=eps),
         )
         self.downsample = nn.Conv2d(vision_width, vision_width, kernel_size=side, stride=side, groups=vision_width)
-        self.key_value_proj = MultiLevelKeyValueProjector(multi_level_width, vision_width)
+        self.key_proj = MultiLevelKeyValueProjector(multi_level_width, vision_width, eps=eps)
+        self.value_proj = MultiLevelKeyValueProjector(multi_level_width, vision_width, eps=eps)
         self.local_attention = LocalCrossAttention(vision_width, num_heads)
         self.projector = MlpProjector(vision_width, llm_width)
 
     def forward(self, patch_feats, multi_level_feats=None, query_emb=None, *, cls_attention=None, patch_keys=None):
         text = self.text_proj(query_emb.reshape(query_emb.shape[0], 1, -1).to(patch_feats.dtype))
         queries = from_grid(self.downsample(to_grid(self.query_proj(patch_feats + text))))
-        keys_values = self.key_value_proj(multi_level_feats)
-        return self.projector(self.local_attention(queries, keys_values, keys_values))
+        keys, values = self.key_proj(multi_level_feats), self.value_proj(multi_level_feats)
+        return self.projector(self.local_attention(queries, keys, values))
 
 
 class PruMerge(Compressor):

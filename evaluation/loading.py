@@ -23,7 +23,7 @@ from transformers import (
 )
 
 from .flops import count_parameters
-from .modeling import IMAGE_TOKEN, FrontierVLM
+from .modeling import IMAGE_TOKEN, FrontierVLM, from_pretrained_complete
 
 
 class VLMRunner(ABC):
@@ -198,7 +198,7 @@ def load_vlm(path: str | Path, device: str | torch.device = "cpu", dtype: torch.
     model_type = checkpoint_model_type(path)
     if model_type not in RUNNERS:
         raise ValueError(f"unsupported model_type {model_type!r} in {path}; supported: {', '.join(RUNNERS)}")
-    model = MODEL_CLASSES[model_type].from_pretrained(path, use_safetensors=True, dtype=dtype).to(device)
+    model = from_pretrained_complete(MODEL_CLASSES[model_type], path, dtype=dtype).to(device)
     tokenizer = AutoTokenizer.from_pretrained(path)
     image_processor = load_image_processor(path, model.config.vision_config.image_size)
     return RUNNERS[model_type](model, tokenizer, image_processor)

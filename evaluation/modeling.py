@@ -28,6 +28,7 @@ from transformers.configuration_utils import SubConfigSpec
 from .compressors import MatryoshkaQueryTransformer, build_compressor, check_tokens
 from .flops import count_parameters
 from .vlm_spec import IMAGE_TOKEN  # noqa: F401  (loading and tiny import it from here)
+from .vlm_spec import LEGACY_QUECC_KEY_VALUE
 
 CLIP_VIT_L14_336 = {
     "hidden_size": 1024,
@@ -274,6 +275,38 @@ class FrontierVLM(PreTrainedModel):
         return self.language_model.generate(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generation_kwargs
         )
+
+
+class IncompleteWeights(ValueError):
+    """The checkpoint's weights do not cover the model its config describes."""
+
+
+MISSING_SHOWN = 5
+
+
+def from_pretrained_complete(model_class: type[PreTrainedModel], path, **kwargs) -> PreTrainedModel:
+    """``model_class.from_pretrained`` that refuses weights it would otherwise fill with a random init.
+
+    transformers only logs missing or mis-shaped tensors and initializes them afresh: a model scored
+    that way is a different model. Tied weights (an LM head tied to the embeddings) are not missing."""
+    model, info = model_class.from_pretrained(path, use_safetensors=True, output_loading_info=True, **kwargs)
+    missing, mismatched = sorted(info["missing_keys"]), sorted(str(key) for key in info["mismatched_keys"])
+    if not missing and not mismatched:
+        return model
+    problems = []
+    if missing:
+        more = f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else ""
+        problems.append(f"{len(missing)} weights are missing ({', '.join(missing[:MISSING_SHOWN])}{more})")
+    if mismatched:
+        shown = ", ".join(mismatched[:MISSING_SHOWN])
+        problems.append(f"{len(mismatched)} weights have another shape than config.json says ({shown})")
+    hint = "save the model with save_pretrained(dir, safe_serialization=True) and upload that folder"
+    if LEGACY_QUECC_KEY_VALUE.removeprefix("compressor.") in " ".join(info["unexpected_keys"]):
+        hint = (
+            "it holds QueCC's shared key/value MLP (compressor.key_value_proj), which Frontier used until 2026-12; "
+            "QueCC now has separate key_proj and value_proj MLPs, as the paper's code: train it again with this version"
+        )
+    raise IncompleteWeights(f"{path}: {'; '.join(problems)}: {hint}")
 
 
 AutoConfig.register(FrontierVLMConfig.model_type, FrontierVLMConfig)

@@ -47,7 +47,7 @@ from transformers import AutoTokenizer, get_scheduler
 
 from .feature_cache import FeatureCache
 from .loading import load_image_processor
-from .modeling import IMAGE_TOKEN, FrontierVLM, FrontierVLMConfig, VisionFeatures
+from .modeling import IMAGE_TOKEN, FrontierVLM, FrontierVLMConfig, VisionFeatures, from_pretrained_complete
 from .tiny import build_tiny_vlm, tiny_image_processor
 from .training_config import TinyModelSpec  # noqa: F401  (re-exported: callers build configs from here)
 from .training_config import TrainingConfig, TrainingConfigError, config_problems, load_examples
@@ -120,7 +120,7 @@ def build_model(config: TrainingConfig):
         tokenizer = AutoTokenizer.from_pretrained(config.base_checkpoint)
         image_processor = load_image_processor(Path(config.base_checkpoint), model.config.vision_config.image_size)
     if config.compressor_from is not None:
-        source = FrontierVLM.from_pretrained(config.compressor_from, use_safetensors=True, dtype=torch.float32)
+        source = from_pretrained_complete(FrontierVLM, config.compressor_from, dtype=torch.float32)
         model.compressor.load_state_dict(source.compressor.state_dict())
     model.vision_tower.requires_grad_(False)
     model.compressor.requires_grad_(True)
@@ -129,7 +129,7 @@ def build_model(config: TrainingConfig):
 
 
 def _model_from_base(config: TrainingConfig) -> FrontierVLM:
-    base = FrontierVLM.from_pretrained(config.base_checkpoint, use_safetensors=True, dtype=torch.float32)
+    base = from_pretrained_complete(FrontierVLM, config.base_checkpoint, dtype=torch.float32)
     if (base.config.compressor_method, base.visual_tokens) == (config.compressor, config.tokens):
         return base
     settings = base.config.to_dict()

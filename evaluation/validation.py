@@ -22,7 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .archives import extract_archive
-from .vlm_spec import COMPRESSOR_METHODS, MQT_DEFAULT_MAX_QUERIES, REGION_COMPRESSORS, square_region_token_counts
+from .vlm_spec import (
+    COMPRESSOR_METHODS,
+    KEY_VALUE_PROJECTIONS,
+    LEGACY_QUECC_KEY_VALUE,
+    MQT_DEFAULT_MAX_QUERIES,
+    REGION_COMPRESSORS,
+    square_region_token_counts,
+)
 
 SAFE_SAVE = "model.save_pretrained(dir, safe_serialization=True)"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -526,11 +533,9 @@ class CheckpointValidation:
             ("compressor.projector.0.weight", (llm_width, vision_width), "[text hidden_size, vision hidden_size]"),
             ("compressor.projector.2.weight", (llm_width, llm_width), "[text hidden_size, text hidden_size]"),
         ]
-        if method in ("tokenpacker", "quecc"):
-            key_value_source = "[vision hidden_size, vision hidden_size x len(multi_level_layers)]"
-            expected.append(
-                ("compressor.key_value_proj.0.weight", (vision_width, vision_width * levels), key_value_source)
-            )
+        key_value_source = "[vision hidden_size, vision hidden_size x len(multi_level_layers)]"
+        for name in KEY_VALUE_PROJECTIONS.get(method, ()):
+            expected.append((f"compressor.{name}.0.weight", (vision_width, vision_width * levels), key_value_source))
         if method == "quecc":
             side = grid_side // math.isqrt(tokens)
             kernel_source = (
@@ -592,6 +597,12 @@ class CheckpointValidation:
         for name, shape, source in required:
             if name not in tensors:
                 self.problems.append(f"missing tensor {name} (shape {list(shape)} = {source})")
+        if spec.compressor_method == "quecc" and LEGACY_QUECC_KEY_VALUE in tensors:
+            self.problems.append(
+                f"{LEGACY_QUECC_KEY_VALUE} is QueCC's shared key/value MLP, which Frontier used until 2026-12; "
+                "QueCC now has separate key_proj and value_proj MLPs, as the paper's code: train it again "
+                "(POST /api/v1/trainings/ or the training form) with this version and upload that checkpoint"
+            )
         for name, shape, source in required + optional:
             if name in tensors and tensors[name].shape != shape:
                 self.problems.append(

@@ -192,3 +192,52 @@ def test_parameter_counts_are_the_compressors_own():
 def test_uses_flags_match_the_methods():
     assert QueCC.uses_query and not AveragePooling.uses_query
     assert PruMerge.uses_cls_attention and not MatryoshkaQueryTransformer.uses_cls_attention
+
+
+def test_quecc_has_the_reference_implementations_parameters():
+    """locuslab/llava-token-compression's QueCC (llava/model/multimodal_projector/quecc.py) at its defaults:
+    ViT-L width C = 1024, multi-level and text inputs 4096 wide, a 4x4 kernel with stride 4 (V = 36 on the
+    24x24 grid). Its modules, counted by hand: the attention (in-projection 3C x C + 3C, out-projection
+    C x C + C), q_proj (two C x C linears and a LayerNorm), k_proj and v_proj (each 4096 -> C, C -> C and a
+    LayerNorm: keys and values do not share weights), the depth-wise conv (C x 4 x 4 + C) and
+    text_projection (4096 -> C and a LayerNorm). The LLaVA projector after it is not part of its count."""
+    width, wide = 1024, 4096
+    linear = lambda fan_in, fan_out: fan_in * fan_out + fan_out  # noqa: E731
+    layer_norm = 2 * width
+    reference = (
+        (3 * width * width + 3 * width) + linear(width, width)  # clip_attn
+        + 2 * linear(width, width) + layer_norm  # q_proj
+        + 2 * (linear(wide, width) + linear(width, width) + layer_norm)  # k_proj, v_proj
+        + (width * 4 * 4 + width)  # q_downsample
+        + linear(wide, width) + layer_norm  # text_projection
+    )
+    compressor = QueCC(36, vision_width=width, multi_level_width=wide, llm_width=wide)
+    projector = sum(parameter.numel() for parameter in compressor.projector.parameters())
+    assert compressor.parameter_count - projector == reference
+    assert compressor.downsample.kernel_size == compressor.downsample.stride == (4, 4)
+    norms = [module for module in compressor.modules() if isinstance(module, torch.nn.LayerNorm)]
+    assert len(norms) == 4 and all(norm.eps == 1e-6 for norm in norms)  # the reference's eps
+
+
+def test_quecc_matches_the_papers_forward_pass_written_with_unfold():
+    """The reference's forward, in other primitives: text added to every patch, q_proj, a depth-wise strided
+    conv, then each region's query attends to that region's keys (k_proj) and values (v_proj), the regions
+    cut out with F.unfold instead of the reshapes QueCC uses."""
+    compressor, inputs, side = make("quecc", 16), random_inputs(), GRID // 4
+    batch = inputs["patch_feats"].shape[0]
+
+    def regions(tokens):  # (B, 576, C) -> (B * 16, side * side, C), regions row-major
+        grid = tokens.transpose(1, 2).reshape(batch, VISION_WIDTH, GRID, GRID)
+        patches = torch.nn.functional.unfold(grid, kernel_size=side, stride=side)  # (B, C * s * s, 16)
+        return patches.reshape(batch, VISION_WIDTH, side * side, 16).permute(0, 3, 2, 1).reshape(-1, side * side, VISION_WIDTH)
+
+    with torch.no_grad():
+        x = inputs["patch_feats"] + compressor.text_proj(inputs["query_emb"])
+        queries = compressor.query_proj(x).transpose(1, 2).reshape(batch, VISION_WIDTH, GRID, GRID)
+        queries = compressor.downsample(queries).flatten(2).transpose(1, 2).reshape(-1, 1, VISION_WIDTH)
+        keys = regions(compressor.key_proj(inputs["multi_level_feats"]))
+        values = regions(compressor.value_proj(inputs["multi_level_feats"]))
+        attended = compressor.local_attention.attention(queries, keys, values)[0].reshape(batch, 16, VISION_WIDTH)
+        expected = compressor.projector(attended)
+    torch.testing.assert_close(run(compressor, inputs), expected)
+    assert not torch.allclose(compressor.key_proj[0].weight, compressor.value_proj[0].weight)
