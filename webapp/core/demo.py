@@ -23,7 +23,7 @@ DEMO_SUITE = "synthetic-detail"
 DEMO_SWEEP = {
     "name": DEMO_SWEEP_NAME,
     "bases": [
-        {"tiny": {"llm_hidden": 16, "llm_layers": 2, "seed": 0}, "hyperparameters": {"learning_rate": 4e-3}},
+        {"tiny": {"llm_hidden": 16, "llm_layers": 2, "seed": 0}, "hyperparameters": {"learning_rate": 3e-3}},
         {"tiny": {"llm_hidden": 32, "llm_layers": 2, "seed": 0}, "hyperparameters": {"learning_rate": 3e-3}},
         {"tiny": {"llm_hidden": 64, "llm_layers": 2, "seed": 0}, "hyperparameters": {"learning_rate": 2e-3}},
     ],
