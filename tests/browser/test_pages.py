@@ -170,6 +170,17 @@ def test_frontier_compressors_and_deploy_pages_from_the_papers_fit(logged_in_pag
     page.get_by_label("Law").select_option("additive")
     expect(page.locator("#frontier-decision")).to_contain_text("A / N^alpha + B / V^beta + D")
     assert page.evaluate("document.getElementById('frontier-plot').data.at(-1).name") == "additive law-optimal"
+    expect(page.locator("#frontier-decision")).to_contain_text("(all compressors together); α = ")
+    page.get_by_label("Compressor").select_option("tokenpacker")  # the paper's law is fitted per compressor
+    expect(page.locator("#frontier-decision")).to_contain_text("fitted on 28 points (tokenpacker/paper); α = ")
+    assert parse_qs(urlparse(page.url).query)["compressor"] == ["tokenpacker"]
+    page.get_by_label("Compressor").select_option("quecc")
+    expect(page.locator("#frontier-status")).to_contain_text(
+        "No checkpoint with N and V and compressor quecc has a score on this suite yet. No law drawn: compressor quecc"
+    )
+    page.get_by_label("Compressor").select_option("")
+    expect(page.locator("#frontier-decision")).to_contain_text("(all compressors together)")
+    expect(page.locator("#frontier-status")).to_contain_text("28 checkpoints")
 
     # Hover names the checkpoint; a click opens it.
     x, y = plot_point(page, "#frontier-plot", 0, 27)

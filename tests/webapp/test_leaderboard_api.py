@@ -418,6 +418,37 @@ def test_frontier_has_points_the_measured_frontier_and_each_law_curve(paper):
     assert multiplicative["v_star"] == paper.decisions["V*(Q=50)"]
 
 
+@pytest.fixture
+def two_laws(synthetic, avgpool, quecc):
+    """avgpool gains from V, quecc does not: their laws differ, and the pooled one is neither."""
+    for n_params in (1_000_000, 4_000_000, 16_000_000):
+        for tokens in (1, 4, 16, 64):
+            measured_checkpoint(synthetic, avgpool, n_params, tokens)
+            measured_checkpoint(synthetic, quecc, n_params, tokens, 0.6 / (n_params / 1e6) ** 0.3 + 0.05)
+    refit_all()
+    return {scope: ScalingLawFit.objects.get(suite=synthetic, scope=scope, law="multiplicative", query_tokens=50)
+            for scope in ("all", "avgpool/1", "quecc/1")}
+
+
+@pytest.mark.parametrize(("compressor", "scope"), [(None, "all"), ("avgpool", "avgpool/1"), ("quecc/1", "quecc/1")])
+def test_the_frontier_draws_the_law_of_the_compressor_it_shows(two_laws, compressor, scope):
+    query = {"suite": "synthetic", "q": 50, **({"compressor": compressor} if compressor else {})}
+    body = APIClient().get("/api/v1/frontier/", query).json()
+    curve = next(c for c in body["laws"] if c["law"] == "multiplicative")
+    fit = two_laws[scope]
+    assert body["fit_scope"] == scope and (curve["scope"], curve["fit_id"]) == (scope, fit.pk)
+    assert curve["params"] == fit.params and curve["intervals"] == fit.intervals
+    assert len(body["points"]) == (24 if compressor is None else 12) and curve["n_points"] == len(body["points"])
+    assert fit.params["beta"] > 0.05 if scope == "avgpool/1" else True
+    assert fit.params["beta"] < 0.01 if scope == "quecc/1" else True  # quecc's errors do not depend on V
+
+
+def test_the_frontier_draws_no_law_for_several_compressors_and_says_why(two_laws):
+    body = APIClient().get("/api/v1/frontier/", {"suite": "synthetic", "compressor": "avgpool,quecc"}).json()
+    assert body["laws"] == [] and body["fit_scope"] is None and len(body["points"]) == 24
+    assert "a law is fitted for one compressor at a time" in body["note"]
+
+
 def test_a_custom_q_recomputes_the_decisions_from_the_parameters(paper):
     body = APIClient().get("/api/v1/frontier/", {"suite": "reasoning", "q": 20}).json()
     curve = next(c for c in body["laws"] if c["law"] == "multiplicative")

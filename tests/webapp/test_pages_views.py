@@ -210,6 +210,9 @@ def test_frontier_page_points_its_chart_at_the_api_with_its_query(paper):
     assert re.search(r'value="custom" checked', content)
     bad = Client().get("/frontier/", {"suite": "reasoning", "q": "custom", "q_custom": "many"})
     assert bad.status_code == 400 and "q: A valid number is required." in bad.content.decode()
+    one = Client().get("/frontier/", {"suite": "reasoning", "compressor": "tokenpacker"}).content.decode()
+    assert 'data-query="suite=reasoning&amp;compressor=tokenpacker"' in one  # its law is the one drawn
+    assert '<option value="tokenpacker" selected>' in one
 
 
 def test_compressors_page_lists_alpha_and_beta_with_intervals_from_the_fit(paper):

@@ -427,8 +427,10 @@ def fit_decisions(fit: ScalingLawFit, cost: Cost) -> dict:
 
 
 def frontier_chart(user, rows: RowFilter, cost: Cost) -> dict:
-    """Points, the measured Pareto frontier, each law's curves per N (error vs FLOPs across V, from
-    the latest fit of all compressors together) and its law-optimal curve over the FLOPs range."""
+    """Points, the measured Pareto frontier, each law's curves per N (error vs FLOPs across V) and its
+    law-optimal curve over the FLOPs range. The law is the fit of the one compressor the filter names
+    (as the paper fits each compressor alone), or without a compressor filter the fit of all compressors
+    together; ``fit_scope`` says which (None: the filter names several compressors, or one without a fit)."""
     suite, _ = suite_with_benchmark_keys(rows.suite)
     scores = visible_scores(user, suite, rows).exclude(checkpoint__llm=None).exclude(checkpoint__visual_tokens=None)
     values = list(scores.order_by("checkpoint_id").values(
@@ -455,18 +457,20 @@ def frontier_chart(user, rows: RowFilter, cost: Cost) -> dict:
         for row, n, v, flops in zip(values, frame["llm_params_b"], frame["visual_tokens"], frame["flops"], strict=True)
     ]
     laws = list(settings.FRONTIER_FIT_LAWS)
+    fitted, cannot = split_fits(latest_fit_rows(suite, laws=laws))
+    scope = _frontier_fit_scope(rows.compressors, {row.scope for row in fitted + cannot})
     by_law: dict[str, list[ScalingLawFit]] = {}
-    fitted, cannot = split_fits(latest_fit_rows(suite, scope="all", laws=laws))
     for fit in fitted:
-        by_law.setdefault(fit.law, []).append(fit)
+        if fit.scope == scope:
+            by_law.setdefault(fit.law, []).append(fit)
     curves = []
     for law_name in laws:
         if law_name not in by_law:
             continue
         fit = _fit_at(by_law[law_name], cost.query_tokens)
         curves.append({
-            "law": law_name, "formula": fitting.get_law(law_name).formula, "fit_id": fit.pk,
-            "params": fit.params, "n_points": fit.n_points, **fit_decisions(fit, cost),
+            "law": law_name, "formula": fitting.get_law(law_name).formula, "fit_id": fit.pk, "scope": fit.scope,
+            "params": fit.params, "intervals": fit.intervals, "n_points": fit.n_points, **fit_decisions(fit, cost),
             **(_law_curves(fit, frame, cost) if len(frame) else {"per_n": [], "optimal": []}),
         })
     return json_safe({
@@ -477,15 +481,35 @@ def frontier_chart(user, rows: RowFilter, cost: Cost) -> dict:
             {"id": int(c), "flops": float(f), "error": float(e)}
             for c, f, e in frontier[["checkpoint", "flops", "error"]].itertuples(index=False)
         ],
+        "fit_scope": scope,
         "laws": curves,
-        "note": _frontier_note(suite, laws, curves, cannot),
+        "note": _frontier_note(suite, laws, curves, [row for row in cannot if row.scope == scope], scope,
+                               rows.compressors),
     })
 
 
-def _frontier_note(suite: BenchmarkSuite, laws, curves: list[dict], cannot: list[ScalingLawFit]) -> str | None:
-    """Why a law has no curve: every law (no fit yet, and why) or the ones that cannot be fitted."""
+def _frontier_fit_scope(compressors: tuple[str, ...], scopes: set[str]) -> str | None:
+    """"all" without a compressor filter; the one fit scope the filter names; else None."""
+    if not compressors:
+        return "all"
+    named = [scope for scope in scopes if scope != "all" and _scope_matches(scope, compressors)]
+    return named[0] if len(named) == 1 else None
+
+
+def _frontier_note(
+    suite: BenchmarkSuite, laws, curves: list[dict], cannot: list[ScalingLawFit], scope: str | None,
+    compressors: tuple[str, ...],
+) -> str | None:
+    """Which fit is drawn, or why a law has no curve: every law (no fit yet, and why) or the ones that
+    cannot be fitted."""
+    if scope is None and len(compressors) == 1:
+        return (f"No law drawn: compressor {compressors[0]} has no fit on suite {suite.name} yet (a fit needs "
+                "enough scored checkpoints; /compressors/ lists the fitted ones).")
+    if scope is None:
+        return (f"No law drawn: the filter names {', '.join(compressors)}, and a law is fitted for one compressor "
+                "at a time (or for all together, without a compressor filter).")
     if not curves:
-        return no_fit_message(suite, laws, cannot)
+        return no_fit_message(suite, laws, cannot, scope=scope)
     missing = [law for law in laws if law not in {curve["law"] for curve in curves}]
     reasons = {record.law: record.reason for record in cannot if record.law in missing}
     return "; ".join(f"No {law} curve: {reason}" for law, reason in reasons.items()) or None

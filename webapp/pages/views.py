@@ -170,6 +170,7 @@ def frontier(request):
     context = {
         "version": data_version(), "query": query, "tabs": _suite_tabs(suites, query), "laws": laws, "law": law,
         "q": q, "q_custom": q not in ("0", "50"), "api_url": reverse("api-frontier"),
+        "compressor_methods": CompressorMethod.choices,
         "errors": [] if params.is_valid() else _messages(params.errors),
     }
     return render(request, "pages/frontier.html", context, status=400 if context["errors"] else 200)

@@ -1,8 +1,9 @@
 /*
  * Frontier page: GET /api/v1/frontier/?suite=…&q=… drawn with Plotly (served from our own static
- * files): the checkpoints (colour = N, size = V), the measured Pareto frontier, the chosen law's curve
- * per N and its law-optimal curve. Changing Q or the law refetches and redraws without a reload, and
- * so does a change of the data version (a result landed, a fit changed).
+ * files): the checkpoints (colour = N, size = V, symbol = compressor), the measured Pareto frontier, the
+ * chosen law's curve per N and its law-optimal curve (of the chosen compressor, or of all together).
+ * Changing Q, the compressor or the law refetches and redraws without a reload, and so does a change of
+ * the data version (a result landed, a fit changed).
  */
 (function () {
   "use strict";
@@ -27,6 +28,8 @@
   }
 
   const markerSize = (tokens) => 7 + 2.5 * Math.log2(Math.max(1, tokens));
+  const SYMBOLS = ["circle", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon"];
+  const symbolOf = (methods, method) => SYMBOLS[Math.max(0, methods.indexOf(method)) % SYMBOLS.length];
   const sci = (value) => (value === null || value === undefined ? "—" : Number(value).toPrecision(3).replace("e+", "e"));
 
   function traces(data) {
@@ -34,6 +37,7 @@
     const sizes = points.map((p) => p.n_params_b);
     const low = Math.min(...sizes);
     const high = Math.max(...sizes);
+    const methods = [...new Set(points.map((p) => p.compressor))].sort();
     const shown = [
       {
         name: "checkpoints",
@@ -51,6 +55,7 @@
           cmin: Math.log10(low),
           cmax: Math.log10(high) + (high > low ? 0 : 1),
           size: points.map((p) => markerSize(p.visual_tokens)),
+          symbol: points.map((p) => symbolOf(methods, p.compressor)),
           line: { width: points.map((p) => (p.on_frontier ? 2 : 0.5)), color: "#1f2328" },
           colorbar: {
             title: { text: "N (B)" },
@@ -100,7 +105,11 @@
   }
 
   function describe(data) {
-    if (!data.points.length) return "No checkpoint with N and V has a score on this suite yet.";
+    if (!data.points.length) {
+      const compressor = query.get("compressor");
+      const none = `No checkpoint with N and V${compressor ? ` and compressor ${compressor}` : ""} has a score on this suite yet.`;
+      return data.note ? `${none} ${data.note}` : none;
+    }
     const counted = `${data.points.length} checkpoints, ${data.frontier.length} on the measured frontier at Q = ${data.query_tokens}.`;
     return data.note ? `${counted} ${data.note}` : counted;
   }
@@ -109,7 +118,12 @@
     if (!fit) return "";
     const interval = fit.v_star_interval ? ` (95 % interval ${sci(fit.v_star_interval[0])} to ${sci(fit.v_star_interval[1])})` : "";
     const vStar = fit.v_star === null || fit.v_star === undefined ? "" : ` Law-optimal visual tokens V*(Q = ${q}) ≈ ${sci(fit.v_star)}${interval}.`;
-    return `${fit.law}: ${fit.formula} fitted on ${fit.n_points} points.${vStar}`;
+    const scope = fit.scope === "all" ? "all compressors together" : fit.scope;
+    const exponents = ["alpha", "beta"].filter((name) => name in fit.params).map((name) => {
+      const range = fit.intervals && fit.intervals[name];
+      return `${name === "alpha" ? "α" : "β"} = ${sci(fit.params[name])}${range ? ` [${sci(range[0])}, ${sci(range[1])}]` : ""}`;
+    });
+    return `${fit.law}: ${fit.formula} fitted on ${fit.n_points} points (${scope}); ${exponents.join(", ")}.${vStar}`;
   }
 
   async function load() {
@@ -164,6 +178,9 @@
     const q = chosenQ();
     if (!q) return; // "custom" with nothing typed yet
     query.set("q", q);
+    const compressor = form.elements.namedItem("compressor").value;
+    if (compressor) query.set("compressor", compressor);
+    else query.delete("compressor");
     law = form.elements.namedItem("law").value;
     const pageQuery = new URLSearchParams(query);
     pageQuery.set("law", law);
