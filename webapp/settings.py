@@ -12,6 +12,9 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
+from webapp.jobs.task_names import REAP
+from webapp.jobs.task_names import ROUTES as TASK_ROUTES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -241,15 +244,7 @@ CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in FRONTIER_QUEUES]
 # them: short cpu jobs (validation, refit, the reaper) never wait behind hours-long GPU jobs. The
 # queue page's ETAs count the queues of one pool as sharing that worker's slots.
 FRONTIER_WORKER_POOLS = {"gpu": ("gpu-eval", "gpu-train"), "cpu": ("cpu",)}
-CELERY_TASK_ROUTES = {
-    "workers.tasks.diagnostic_sleep": {"queue": "cpu"},
-    "workers.tasks.storage_digest": {"queue": "cpu"},
-    "workers.tasks.reap_jobs": {"queue": "cpu"},
-    "workers.tasks.refit_scaling_laws": {"queue": "cpu"},
-    "workers.tasks.evaluate_benchmark": {"queue": "gpu-eval"},
-    "workers.tasks.validate_checkpoint": {"queue": "cpu"},
-    "workers.tasks.train_compressor": {"queue": "gpu-train"},
-}
+CELERY_TASK_ROUTES = TASK_ROUTES  # webapp/jobs/task_names.py: every task, its queue
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Jobs: lease, heartbeat, reaper (see webapp/jobs and README "Jobs") ------------------------
@@ -260,7 +255,7 @@ FRONTIER_REAPER_INTERVAL_SECONDS = env.float("FRONTIER_REAPER_INTERVAL_SECONDS",
 FRONTIER_JOB_LOG_TAIL_LINES = 200
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {
-        "task": "workers.tasks.reap_jobs",
+        "task": REAP.name,
         "schedule": FRONTIER_REAPER_INTERVAL_SECONDS,
         "options": {"expires": FRONTIER_REAPER_INTERVAL_SECONDS},
     },

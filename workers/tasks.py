@@ -6,6 +6,7 @@ import time
 from django.core.files.storage import default_storage
 
 from webapp.jobs.services import jobs_reap
+from webapp.jobs.task_names import REAP
 from webapp.registry.services import deferred_evaluations_start, uploads_expire
 from workers.celery_app import app
 from workers.evaluate import evaluate_benchmark_job
@@ -43,7 +44,7 @@ def storage_digest(ctx) -> dict:
     return {"name": name, "sha256": digest.hexdigest(), "size": size}
 
 
-@app.task(name="workers.tasks.reap_jobs", soft_time_limit=60, time_limit=90)
+@app.task(name=REAP.name, soft_time_limit=60, time_limit=90)
 def reap_jobs() -> dict:
     """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating, remove
     chunked uploads abandoned for FRONTIER_UPLOAD_EXPIRY_HOURS, and start evaluations that waited

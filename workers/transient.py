@@ -16,10 +16,11 @@ import functools
 
 from django.db import InterfaceError, OperationalError, connection
 
+from webapp.jobs.models import FailureClass
 from workers.runner import TransientJobError
 
-DATABASE_UNAVAILABLE = "database_unavailable"
-STORAGE_ERROR = "storage_error"
+DATABASE_UNAVAILABLE = FailureClass.DATABASE_UNAVAILABLE
+STORAGE_ERROR = FailureClass.STORAGE_ERROR
 
 # SQLite reports a missing table as an OperationalError too: a schema problem, not a moment's.
 SCHEMA_PROBLEMS = ("no such table", "no such column", "has no column")

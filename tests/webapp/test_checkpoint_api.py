@@ -7,7 +7,7 @@ import tarfile
 import pytest
 from django.core.files.storage import default_storage
 
-from webapp.jobs.models import Job
+from webapp.jobs.models import FailureClass, Job, JobState
 from webapp.registry.models import Checkpoint, CheckpointStatus, Upload, Visibility
 from webapp.registry.services import VALIDATE_TASK
 
@@ -204,6 +204,23 @@ def test_evaluation_quota_and_rerun_rules(alice, settings, client_for):
     detail = client.get(f"/api/v1/evaluations/{run_id}/").json()
     assert detail["status"]["state"] == "cancelled" and {b["benchmark"] for b in detail["benchmarks"]} == {"shapes", "glyphs"}
     assert client.post(f"/api/v1/evaluations/{run_id}/rerun/").status_code == 202
+
+
+@pytest.mark.parametrize(("failure_class", "counts"), [
+    (FailureClass.WORKER_LOST, False), (FailureClass.OUT_OF_MEMORY, False), (FailureClass.ENVIRONMENT_ERROR, False),
+    (FailureClass.STORAGE_ERROR, False), ("load_error", True), ("harness_error", True), (FailureClass.INTERNAL_ERROR, True),
+])
+def test_the_daily_quota_reads_the_failure_class_not_the_message(alice, settings, client_for, failure_class, counts):
+    """A run whose jobs all failed for the platform's reasons does not count; the message text plays no
+    part (here it names a platform-looking exception either way)."""
+    settings.FRONTIER_QUOTA_RUNS_PER_DAY = 1
+    checkpoint = Checkpoint.objects.create(owner=alice, name="mine", status=CheckpointStatus.READY, visual_tokens=4)
+    client = client_for(alice)
+    first = client.post("/api/v1/evaluations/", {"checkpoint": checkpoint.pk, "suite": "synthetic"}, format="json")
+    assert first.status_code == 201
+    Job.objects.update(state=JobState.FAILED, failure_class=failure_class, error="WorkerLost: looks like the platform")
+    second = client.post("/api/v1/evaluations/", {"checkpoint": checkpoint.pk, "suite": "synthetic"}, format="json")
+    assert second.status_code == (429 if counts else 201), second.content
 
 
 def test_suites_and_schema_are_served(alice, client_for):

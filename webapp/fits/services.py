@@ -8,8 +8,9 @@ import fitting
 from webapp.fits.models import FitStatus, ScalingLawFit
 from webapp.jobs.models import Job
 from webapp.jobs.services import job_submit
+from webapp.jobs.task_names import REFIT
 
-REFIT_TASK = "workers.tasks.refit_scaling_laws"
+REFIT_TASK = REFIT.name
 
 
 def refit_request() -> Job:

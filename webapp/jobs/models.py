@@ -114,6 +114,15 @@ class FailureClass:
     CANCELLED = "cancelled"
     TRANSIENT = "transient"
     INTERNAL_ERROR = "internal_error"
+    # Raised by handlers (evaluation.errors, workers.transient), named here for the rules that read them.
+    OUT_OF_MEMORY = "out_of_memory"
+    DATASET_UNAVAILABLE = "dataset_unavailable"
+    ENVIRONMENT_ERROR = "environment_error"
+    STORAGE_ERROR = "storage_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    # Not the submitter's doing: a run that failed only for these does not count against their quota.
+    PLATFORM = frozenset({WORKER_LOST, TIMEOUT, TRANSIENT, OUT_OF_MEMORY, DATASET_UNAVAILABLE, ENVIRONMENT_ERROR,
+                          STORAGE_ERROR, DATABASE_UNAVAILABLE})
 
 
 class AttemptOutcome(models.TextChoices):

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from webapp.jobs.models import Job, JobState
+from webapp.jobs.task_names import LABELS
 
 
 def jobs_visible_to(user) -> QuerySet[Job]:
@@ -37,14 +38,6 @@ def job_eta_seconds(job: Job, now=None) -> float | None:
 
 # --- The queue: every queued or running job, its position and estimated times ---------------------
 
-KIND_LABELS = {
-    "workers.tasks.evaluate_benchmark": "evaluation",
-    "workers.tasks.train_compressor": "training",
-    "workers.tasks.validate_checkpoint": "validation",
-    "workers.tasks.refit_scaling_laws": "refit",
-    "workers.tasks.diagnostic_sleep": "diagnostic",
-    "workers.tasks.storage_digest": "storage check",
-}
 DURATION_HISTORY = 20  # finished jobs of a kind whose median duration estimates the next one's
 ETA_METHOD = (
     "Position 1 starts next in its queue. Start and finish are estimated by handing the jobs of a worker pool "
@@ -57,7 +50,7 @@ ETA_METHOD = (
 
 
 def job_kind(task_name: str) -> str:
-    return KIND_LABELS.get(task_name) or task_name.rsplit(".", 1)[-1].replace("_", " ")
+    return LABELS.get(task_name) or task_name.rsplit(".", 1)[-1].replace("_", " ")
 
 
 def job_queue_name(task_name: str) -> str:

@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from webapp.core.storage import storage_delete_tree
 from webapp.fits.services import refit_request
+from webapp.jobs.models import FailureClass, JobState
 from webapp.jobs.services import job_cancel, job_submit
+from webapp.jobs.task_names import EVALUATE, VALIDATE
 from webapp.leaderboard.selectors import NO_LATENCY, latest_latencies
 from webapp.leaderboard.services import checkpoint_suite_score_refresh, data_version_bump
 from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
@@ -48,8 +50,8 @@ PAPER_CITATION = (
 PAPER_URL = "https://arxiv.org/abs/2411.03312"
 
 
-EVALUATE_TASK = "workers.tasks.evaluate_benchmark"
-VALIDATE_TASK = "workers.tasks.validate_checkpoint"
+EVALUATE_TASK = EVALUATE.name
+VALIDATE_TASK = VALIDATE.name
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 HASH_CHUNK = 1 << 20
 
@@ -73,14 +75,11 @@ def benchmark_catalog_sync() -> None:
             Benchmark.objects.get_or_create(suite=suite, key=row["key"], defaults=row)
 
 
-# Failures that are not the submitter's doing: they do not count against the daily quota.
-PLATFORM_ERROR_CLASSES = frozenset({"WorkerLost", "LeaseLost", "Timeout", "OutOfMemory", "DatasetUnavailable"})
-
-
 def _run_failed_for_platform_reasons(run: EvaluationRun) -> bool:
+    """Every failed job of the run failed for a reason that is not the submitter's doing."""
     jobs = [link.job for link in run.benchmark_jobs.select_related("job")]
-    failed = [job for job in jobs if job.state == "failed"]
-    return bool(failed) and all(job.error.split(":", 1)[0] in PLATFORM_ERROR_CLASSES for job in failed)
+    failed = [job for job in jobs if job.state == JobState.FAILED]
+    return bool(failed) and all(job.failure_class in FailureClass.PLATFORM for job in failed)
 
 
 def _check_run_quota(user) -> None:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.jobs.services import job_cancel, job_submit
+from webapp.jobs.task_names import TRAIN
 from webapp.registry.models import BenchmarkSuite, Checkpoint, CheckpointStatus, Visibility
 from webapp.registry.selectors import checkpoints_visible_to
 from webapp.registry.services import checkpoint_accept, run_start
@@ -21,7 +22,7 @@ from webapp.training.configs import (
 )
 from webapp.training.models import Sweep, TrainingLoss, TrainingRun
 
-TRAIN_TASK = "workers.tasks.train_compressor"
+TRAIN_TASK = TRAIN.name
 TINY_DEFAULTS = {"llm_hidden": 64, "llm_layers": 2, "llm_family": "qwen2", "seed": 0}
 TINY_MAX_HIDDEN, TINY_MAX_LAYERS = 4096, 64
 

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from webapp.jobs.api.serializers import DiagnosticJobSerializer, JobDetailSerializer, JobSerializer
 from webapp.jobs.selectors import job_detail, jobs_visible_to
 from webapp.jobs.services import JobError, job_cancel, job_submit
+from webapp.jobs.task_names import DIAGNOSTIC
 
 
 class JobListView(generics.ListAPIView):
@@ -48,6 +49,6 @@ class DiagnosticJobView(APIView):
         serializer = DiagnosticJobSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = job_submit(
-            task_name="workers.tasks.diagnostic_sleep", params=serializer.validated_data, created_by=request.user
+            task_name=DIAGNOSTIC.name, params=serializer.validated_data, created_by=request.user
         )
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,51 @@
+"""What SuiteScore denormalises: the newest latency of each checkpoint on a suite, and one checkpoint's
+newest results (the score is recomputed from them)."""
+
+import pandas as pd
+
+from webapp.registry.models import BenchmarkResult, BenchmarkSuite, CheckpointStatus, HarnessOutput
+
+NO_LATENCY = {"latency_first_token_s": None, "latency_decode_per_token_s": None, "latency_device": ""}
+
+
+def latest_latencies(suite: BenchmarkSuite, checkpoint_ids: list[int] | None = None) -> dict[int, dict]:
+    """Per checkpoint, the latency fields of its newest harness output on the suite that measured
+    latency (median time to first token and decode time per token)."""
+    outputs = HarnessOutput.objects.filter(
+        run__suite=suite, stamp__latency__median_time_to_first_token_s__isnull=False
+    )
+    if checkpoint_ids is not None:
+        outputs = outputs.filter(run__checkpoint_id__in=checkpoint_ids)
+    rows = outputs.order_by("-id").values_list(
+        "run__checkpoint_id",
+        "stamp__latency__median_time_to_first_token_s",
+        "stamp__latency__median_decode_per_token_s",
+        "stamp__device_name",
+        "stamp__device",
+    )
+    latencies: dict[int, dict] = {}
+    for checkpoint_id, first_token, decode, device_name, device in rows:
+        if checkpoint_id not in latencies and first_token is not None:
+            latencies[checkpoint_id] = {
+                "latency_first_token_s": float(first_token),
+                "latency_decode_per_token_s": None if decode is None else float(decode),
+                "latency_device": str(device_name or device or "")[:200],
+            }
+    return latencies
+
+
+def checkpoint_latest_results(suite: BenchmarkSuite, checkpoint_id: int) -> pd.DataFrame:
+    """One ready checkpoint's long results table on a suite: the newest value per (benchmark, metric)."""
+    rows = (
+        BenchmarkResult.objects.filter(
+            run__suite=suite, run__checkpoint_id=checkpoint_id, run__checkpoint__status=CheckpointStatus.READY
+        )
+        .order_by("-id")
+        .values_list("benchmark__key", "metric", "value", "stderr", "higher_is_better")
+    )
+    newest = {}
+    for key, metric, value, stderr, higher_is_better in rows:
+        newest.setdefault((key, metric), (checkpoint_id, key, metric, value, stderr, higher_is_better))
+    return pd.DataFrame(
+        list(newest.values()), columns=["checkpoint", "benchmark", "metric", "value", "stderr", "higher_is_better"]
+    )

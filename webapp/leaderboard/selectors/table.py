@@ -1,0 +1,172 @@
+"""The leaderboard: a sorted, filtered page of rows, two queries at any size (the page's ids, then its rows)."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db.models import Case, ExpressionWrapper, F, FloatField, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+
+from webapp.leaderboard.selectors.rows import (
+    Cost,
+    LeaderboardError,
+    RowFilter,
+    count_and_frontier,
+    suite_with_benchmark_keys,
+    visible_scores,
+)
+from webapp.registry.hub import checkpoint_hub_url, llm_hub_url
+from webapp.registry.models import SuiteScore
+
+
+@dataclass(frozen=True)
+class LeaderboardQuery:
+    rows: RowFilter
+    cost: Cost = field(default_factory=Cost)
+    ordering: tuple[str, ...] = ("error",)
+    page: int = 1
+    page_size: int | None = 50  # None: every filtered row on one page (exports)
+
+
+def _flops_expression(query_tokens: float):
+    """Orders like 2·N·(Q + V + G) (the constant factor and vision encoder do not change the order)."""
+    return ExpressionWrapper(
+        F("checkpoint__llm__n_params") * (F("checkpoint__visual_tokens") + Value(float(query_tokens))),
+        output_field=FloatField(),
+    )
+
+
+SORTABLE = {
+    "id": "checkpoint_id", "name": "checkpoint__name", "owner": "checkpoint__owner__username",
+    "status": "checkpoint__status", "published": "checkpoint__published", "llm": "checkpoint__llm__name",
+    "llm_family": "checkpoint__llm__family", "n_params": "checkpoint__llm__n_params",
+    "compressor": "checkpoint__compressor__method", "visual_tokens": "checkpoint__visual_tokens",
+    "error": "error", "stderr": "stderr", "n_benchmarks": "n_benchmarks", "source": "source",
+    "latency_first_token_ms": "latency_first_token_s", "latency_decode_per_token_ms": "latency_decode_per_token_s",
+    "updated_at": "updated_at",
+}
+ALIASES = {
+    "family": "llm_family", "n": "n_params", "n_params_b": "n_params", "v": "visual_tokens",
+    "latency": "latency_first_token_ms", "decode": "latency_decode_per_token_ms",
+}
+SORT_KEYS = sorted([*SORTABLE, *ALIASES, "flops", "flops_q0", "on_frontier", "bench:<key>"])
+
+
+def _order_expression(key: str, benchmark_keys: list[str], cost: Cost, frontier: frozenset[int]):
+    descending = key.startswith("-")
+    name = ALIASES.get(key.lstrip("-"), key.lstrip("-"))
+    if name.startswith("bench:"):
+        benchmark = name.removeprefix("bench:")
+        if benchmark not in benchmark_keys:
+            raise LeaderboardError(
+                f"Cannot sort by {name!r}: the suite's benchmarks are {', '.join(benchmark_keys) or 'none'}."
+            )
+        expression = Cast(KT(f"benchmark_scores__{benchmark}"), FloatField())
+    elif name == "flops":
+        expression = _flops_expression(cost.query_tokens + cost.generated_tokens)
+    elif name == "flops_q0":
+        expression = _flops_expression(cost.generated_tokens)
+    elif name == "on_frontier":
+        expression = Case(When(checkpoint_id__in=frontier, then=Value(1)), default=Value(0))
+    elif name in SORTABLE:
+        expression = F(SORTABLE[name])
+    else:
+        raise LeaderboardError(f"Cannot sort by {key!r}; sort keys (prefix - for descending): {', '.join(SORT_KEYS)}.")
+    return expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+
+
+ROW_VALUES = (
+    "checkpoint_id", "checkpoint__name", "checkpoint__owner__username", "checkpoint__status",
+    "checkpoint__visibility", "checkpoint__published", "checkpoint__citation", "checkpoint__source_url",
+    "checkpoint__llm__name", "checkpoint__llm__family", "checkpoint__llm__n_params",
+    "checkpoint__compressor__method", "checkpoint__compressor__version", "checkpoint__visual_tokens",
+    "error", "stderr", "n_benchmarks", "source", "benchmark_scores",
+    "latency_first_token_s", "latency_decode_per_token_s", "latency_device", "updated_at",
+    "checkpoint__reference", "checkpoint__llm__source", "checkpoint__llm__revision",
+)
+# Rows read by id at a time: an export of every row stays under any database's parameter limit.
+ROWS_PER_READ = 1000
+
+
+def _milliseconds(seconds):
+    return None if seconds is None else seconds * 1000.0
+
+
+def _flops_or_none(values: np.ndarray, known: np.ndarray) -> list:
+    return [float(value) if ok else None for value, ok in zip(values, known, strict=True)]
+
+
+def leaderboard_page(user, query: LeaderboardQuery) -> dict:
+    """One page of leaderboard rows (sorted, filtered), with the on-frontier badge computed over
+    every filtered row, not just the page."""
+    suite, benchmark_keys = suite_with_benchmark_keys(query.rows.suite)
+    scores = visible_scores(user, suite, query.rows)
+    count, frontier = count_and_frontier(user, suite, query.rows, query.cost)
+    order = [_order_expression(key, benchmark_keys, query.cost, frontier) for key in query.ordering]
+    page_size = query.page_size or max(count, 1)
+    pages = max(1, -(-count // page_size))
+    if query.page > pages:
+        raise LeaderboardError(f"page {query.page} is past the last page ({pages}) of {count} rows.")
+    start = (query.page - 1) * page_size
+    # Sort narrow (the sort keys and ids), then read the page's wide rows by id: sorting whole rows
+    # (JSON scores, citations) of every checkpoint would spill to disk at 10,000 rows.
+    page_ids = list(scores.order_by(*order, "checkpoint_id").values_list("pk", flat=True)[start:start + page_size])
+    by_id = {}
+    for first in range(0, len(page_ids), ROWS_PER_READ):
+        chunk = page_ids[first:first + ROWS_PER_READ]
+        by_id.update((row["pk"], row) for row in SuiteScore.objects.filter(pk__in=chunk).values("pk", *ROW_VALUES))
+    values = [by_id[pk] for pk in page_ids]
+
+    n_params = np.array([row["checkpoint__llm__n_params"] or 0 for row in values], dtype=float) / 1e9
+    tokens = np.array([row["checkpoint__visual_tokens"] or 0 for row in values], dtype=float)
+    known = (n_params > 0) & (tokens > 0)
+    flops = _flops_or_none(query.cost.flops(n_params, tokens), known)
+    flops_q0 = _flops_or_none(query.cost.flops(n_params, tokens, query_tokens=0.0), known)
+    results = [
+        {
+            "id": row["checkpoint_id"],
+            "name": row["checkpoint__name"],
+            "owner": row["checkpoint__owner__username"],
+            "status": row["checkpoint__status"],
+            "visibility": row["checkpoint__visibility"],
+            "published": row["checkpoint__published"],
+            "citation": row["checkpoint__citation"],
+            "source_url": row["checkpoint__source_url"],
+            "hub_url": checkpoint_hub_url(row["checkpoint__reference"]),
+            "llm": row["checkpoint__llm__name"],
+            "llm_family": row["checkpoint__llm__family"],
+            "llm_hub_url": llm_hub_url(
+                row["checkpoint__llm__name"], row["checkpoint__llm__source"], row["checkpoint__llm__revision"]
+            ),
+            "n_params": row["checkpoint__llm__n_params"],
+            "n_params_b": row["checkpoint__llm__n_params"] and row["checkpoint__llm__n_params"] / 1e9,
+            "compressor": row["checkpoint__compressor__method"],
+            "compressor_version": row["checkpoint__compressor__version"],
+            "visual_tokens": row["checkpoint__visual_tokens"],
+            "flops_q0": flops_q0[index],
+            "flops": flops[index],
+            "latency_first_token_ms": _milliseconds(row["latency_first_token_s"]),
+            "latency_decode_per_token_ms": _milliseconds(row["latency_decode_per_token_s"]),
+            "latency_device": row["latency_device"],
+            "scores": row["benchmark_scores"],
+            "error": row["error"],
+            "stderr": row["stderr"],
+            "n_benchmarks": row["n_benchmarks"],
+            "source": row["source"],
+            "on_frontier": row["checkpoint_id"] in frontier,
+            "updated_at": row["updated_at"],
+        }
+        for index, row in enumerate(values)
+    ]
+    return {
+        "suite": suite.name,
+        "benchmarks": benchmark_keys,
+        **query.cost.as_dict(),
+        "ordering": list(query.ordering),
+        "count": count,
+        "page": query.page,
+        "page_size": query.page_size or count,
+        "pages": pages,
+        "frontier_size": len(frontier),
+        "results": results,
+    }
