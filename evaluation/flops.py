@@ -8,7 +8,8 @@ vision encoder's cost is constant across the grid: it is left out unless passed 
 
 from torch import nn
 
-FLOPS_FORMULA_VERSION = "v1"
+from fitting.flops import FLOPS_FORMULA_VERSION, PARAMETERS_PER_BILLION  # noqa: F401  (the formula's one home)
+from fitting.flops import inference_flops as flops_formula
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -33,4 +34,6 @@ def inference_flops(
     ):
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
-    return 2.0 * llm_params * (query_tokens + visual_tokens + generated_tokens) + vision_encoder_flops
+    return float(flops_formula(
+        llm_params / PARAMETERS_PER_BILLION, visual_tokens, query_tokens, generated_tokens, vision_encoder_flops
+    ))

@@ -1,13 +1,15 @@
 """Benchmarks Frontier evaluates: benchmark key -> lmms-eval 0.7.3 task and the metrics that score it.
 
-Benchmark keys, metric names and full scales are those of ``fitting.aggregate.BENCHMARKS``, so the
-long result rows (``benchmark``, ``metric``, ``value``, ``unit``) flow into the fitting aggregation
-unchanged. ``unit`` uses fitting's vocabulary: ``percent`` rows are divided by 100, ``fraction`` rows
+This is the one table of benchmarks: the database's suites are seeded from it
+(``webapp.registry.catalog``) and ``normalisations`` hands it to the fitting aggregation, so the long
+result rows (``benchmark``, ``metric``, ``value``, ``unit``) flow into it unchanged. ``unit`` uses fitting's vocabulary: ``percent`` rows are divided by 100, ``fraction`` rows
 are taken as reported; the score is then the sum of the benchmark's metrics over its full scale
 (MME reports points, perception out of 2000 + cognition out of 800: unit fraction, full scale 2800).
 """
 
 from dataclasses import dataclass
+
+from fitting.aggregate import BenchmarkNormalisation
 
 from .synthetic import METRIC as SYNTHETIC_METRIC
 from .synthetic import SYNTHETIC_TASKS
@@ -74,3 +76,10 @@ def resolve_task_names(names: list[str]) -> list[str]:
         else:
             resolved.append(name)
     return list(dict.fromkeys(resolved))
+
+
+def normalisations(suites: tuple[str, ...]) -> tuple[dict[str, BenchmarkNormalisation], dict[str, tuple[str, ...]]]:
+    """(benchmarks, suites) of the named suites, in the form ``fitting.aggregate`` takes them."""
+    chosen = [benchmark for benchmark in BENCHMARKS.values() if benchmark.suite in suites]
+    specs = {b.key: BenchmarkNormalisation(b.key, b.metrics, b.full_scale, b.higher_is_better) for b in chosen}
+    return specs, {suite: tuple(b.key for b in chosen if b.suite == suite) for suite in suites}

@@ -3,8 +3,7 @@ frontiers, compute-optimal allocations and Plotly figures.
 
 A library (NumPy, SciPy, pandas, Plotly): no Django, Celery or torch.
 """
-from fitting.aggregate import (BENCHMARKS, SUITES, AggregatedScores, AggregationError, BenchmarkNormalisation,
-                               aggregate, benchmark_errors, register_benchmark, register_suite)
+from fitting.aggregate import AggregatedScores, AggregationError, BenchmarkNormalisation, aggregate, benchmark_errors
 from fitting.fit import FitResult, fit
 from fitting.flops import FLOPS_FORMULA_VERSION, inference_flops, with_flops
 from fitting.frontier import (Allocation, SearchSpace, optimal_allocation, optimal_curve, optimal_visual_tokens,
@@ -14,8 +13,7 @@ from fitting.points import FitInputError, Points, paper_frame, points_from_frame
 from fitting.uncertainty import BootstrapResult, bootstrap, predicted_error_interval
 
 __all__ = [
-    "BENCHMARKS", "SUITES", "AggregatedScores", "AggregationError", "BenchmarkNormalisation", "aggregate",
-    "benchmark_errors", "register_benchmark", "register_suite", "FitResult", "fit", "FLOPS_FORMULA_VERSION",
+    "AggregatedScores", "AggregationError", "BenchmarkNormalisation", "aggregate", "benchmark_errors", "FitResult", "fit", "FLOPS_FORMULA_VERSION",
     "inference_flops", "with_flops", "Allocation", "SearchSpace", "optimal_allocation", "optimal_curve",
     "optimal_visual_tokens", "pareto_frontier", "pareto_frontiers", "LAWS", "Law", "PowerTerm", "get_law",
     "FitInputError", "Points", "paper_frame", "points_from_frame", "BootstrapResult", "bootstrap",

@@ -1,11 +1,13 @@
 """Long benchmark tables → normalised error per benchmark and per suite.
 
-The normalisation table is data: `BENCHMARKS` (benchmark → which metric rows make its
-score and their full scale) and `SUITES` (suite → benchmarks).  Callers extend them with
-`register_benchmark` / `register_suite`, or pass their own mappings to `aggregate`.
+The normalisation table is data the caller passes: `benchmarks` (benchmark → which metric rows
+make its score and their full scale, a `BenchmarkNormalisation`) and `suites` (suite → benchmarks).
+Fitting keeps no table of its own: the benchmarks Frontier evaluates are defined once, in
+`evaluation.suites`, and the web side passes the ones its database holds.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,31 +34,6 @@ class BenchmarkNormalisation:
     higher_is_better: bool = True
 
 
-BENCHMARKS: dict[str, BenchmarkNormalisation] = {}
-SUITES: dict[str, tuple[str, ...]] = {}
-
-
-def register_benchmark(spec: BenchmarkNormalisation) -> None:
-    BENCHMARKS[spec.benchmark] = spec
-
-
-def register_suite(name: str, benchmarks) -> None:
-    SUITES[name] = tuple(benchmarks)
-
-
-# MME is reported in points: perception out of 2000 plus cognition out of 800 (total 2800).
-register_benchmark(BenchmarkNormalisation("mme", ("mme_perception_score", "mme_cognition_score"), 2800.0))
-register_benchmark(BenchmarkNormalisation("pope", ("pope_f1_score",)))
-for benchmark, metric in {
-    "gqa": "exact_match", "ai2d": "exact_match", "mmbench": "gpt_eval_score", "mmmu": "mmmu_acc",
-    "scienceqa_img": "exact_match", "mathvista": "llm_as_judge_eval", "chartqa": "relaxed_overall",
-    "textvqa": "exact_match", "docvqa": "anls",
-}.items():
-    register_benchmark(BenchmarkNormalisation(benchmark, (metric,)))
-register_suite("reasoning", ("mme", "gqa", "ai2d", "mmbench", "mmmu", "scienceqa_img", "mathvista", "pope", "chartqa"))
-register_suite("ocr", ("textvqa", "docvqa"))
-
-
 @dataclass
 class AggregatedScores:
     benchmarks: pd.DataFrame  # checkpoint, benchmark, score, error
@@ -68,13 +45,12 @@ def _rows(frame: pd.DataFrame, mask) -> str:
     return f"rows {frame.index[np.asarray(mask)].tolist()[:10]}"
 
 
-def benchmark_errors(results: pd.DataFrame, benchmarks=None) -> pd.DataFrame:
+def benchmark_errors(results: pd.DataFrame, benchmarks: Mapping[str, BenchmarkNormalisation]) -> pd.DataFrame:
     """Normalised score and error per (checkpoint, benchmark) for benchmarks with every metric present.
 
     Rows of benchmarks or metrics absent from the table are ignored.  Rows are sorted by
     checkpoint, then benchmark.
     """
-    benchmarks = BENCHMARKS if benchmarks is None else benchmarks
     missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
     if missing:
         raise AggregationError(f"missing column(s) {', '.join(missing)}; need {', '.join(REQUIRED_COLUMNS)}")
@@ -143,14 +119,15 @@ def _group_scores(frame: pd.DataFrame, n_groups: int, benchmarks) -> tuple[np.nd
     return scores, spec_higher_is_better
 
 
-def aggregate(results: pd.DataFrame, benchmarks=None, suites=None) -> AggregatedScores:
+def aggregate(
+    results: pd.DataFrame, benchmarks: Mapping[str, BenchmarkNormalisation], suites: Mapping[str, Sequence[str]]
+) -> AggregatedScores:
     """Per-benchmark normalised errors and per-suite mean errors.
 
     A checkpoint missing any benchmark of a suite (or one of its metrics) gets no average for
     that suite; it is listed in `exclusions` with the missing benchmarks (in suite order).
     Suite rows and exclusions are ordered by checkpoint, then suite.
     """
-    suites = SUITES if suites is None else suites
     per_benchmark = benchmark_errors(results, benchmarks)
     checkpoints = sorted(results["checkpoint"].unique())
     suite_members = {suite: list(members) for suite, members in suites.items()}

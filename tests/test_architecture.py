@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 FORBIDDEN = {
     "evaluation": {"django", "celery", "webapp", "workers"},
-    "fitting": {"django", "celery", "webapp", "workers", "torch", "transformers"},
+    "fitting": {"django", "celery", "webapp", "workers", "evaluation", "torch", "transformers"},
     "webapp": {"torch", "transformers", "lmms_eval"},
 }
 

@@ -213,16 +213,16 @@ def test_result_rows_carry_fitting_benchmark_keys_and_units():
     assert rows[("mmbench", "gpt_eval_score")].unit == "percent"
 
 
-def test_registry_uses_fitting_benchmark_names_and_units():
-    from fitting.aggregate import BENCHMARKS as FITTING_BENCHMARKS
+def test_the_one_benchmark_table_feeds_the_fitting_aggregation():
+    """evaluation.suites is the only benchmark table: fitting takes it as passed, in fitting's units."""
+    from evaluation.suites import normalisations
     from fitting.aggregate import UNIT_SCALE
 
-    # lmms-eval 0.7.3 reports MathVista as llm_as_judge_eval (its testmini is a group of judged variants).
-    renamed_in_lmms_eval = {"mathvista"}
-    for key, spec in FITTING_BENCHMARKS.items():
-        assert key in BENCHMARKS
-        if key not in renamed_in_lmms_eval:
-            assert BENCHMARKS[key].metrics == spec.metrics and BENCHMARKS[key].full_scale == spec.full_scale
+    specs, suites = normalisations(("reasoning", "ocr"))
+    assert suites["reasoning"] == ("mme", "gqa", "ai2d", "mmbench", "mmmu", "scienceqa_img", "mathvista", "pope", "chartqa")
+    assert suites["ocr"] == ("textvqa", "docvqa")
+    assert specs["mme"].metrics == ("mme_perception_score", "mme_cognition_score") and specs["mme"].full_scale == 2800
+    assert specs["pope"].metrics == ("pope_f1_score",) and specs["docvqa"].metrics == ("anls",)
     assert {benchmark.unit for benchmark in BENCHMARKS.values()} <= set(UNIT_SCALE)
 
 

@@ -3,7 +3,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitting import SUITES, AggregationError, BenchmarkNormalisation, aggregate
+import fitting
+from evaluation.suites import normalisations
+from fitting import AggregationError, BenchmarkNormalisation
+from fitting import aggregate as aggregate_with
+
+PAPER = normalisations(("reasoning", "ocr"))  # the paper's suites, from the one benchmark table
+
+
+def aggregate(table, benchmarks=None, suites=None):
+    """The paper's suites unless a test passes its own."""
+    return aggregate_with(table, PAPER[0] if benchmarks is None else benchmarks, PAPER[1] if suites is None else suites)
 
 REASONING_FRACTIONS = {"gqa": ("exact_match", 0.6), "ai2d": ("exact_match", 0.5), "mmbench": ("gpt_eval_score", 0.7),
                        "mmmu": ("mmmu_acc", 0.3), "scienceqa_img": ("exact_match", 0.65),
@@ -61,7 +71,7 @@ def test_callers_extend_the_table_with_a_synthetic_suite():
                          columns=["checkpoint", "benchmark", "metric", "value"])
     result = aggregate(table, benchmarks=benchmarks, suites={"synthetic": ("shapes", "glyphs")})
     assert result.suites["error"].iloc[0] == pytest.approx(0.2)
-    assert "synthetic" not in SUITES
+    assert not hasattr(fitting, "SUITES") and not hasattr(fitting, "BENCHMARKS")  # no table of its own
 
 
 def test_duplicate_results_are_rejected():
