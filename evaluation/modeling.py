@@ -28,7 +28,7 @@ from transformers.configuration_utils import SubConfigSpec
 from .compressors import MatryoshkaQueryTransformer, build_compressor, check_tokens
 from .flops import count_parameters
 from .vlm_spec import IMAGE_TOKEN  # noqa: F401  (loading and tiny import it from here)
-from .vlm_spec import LEGACY_QUECC_KEY_VALUE
+from .vlm_spec import LEGACY_QUECC_KEY_VALUE, MULTI_LEVEL_LAYERS_VIT_L
 
 CLIP_VIT_L14_336 = {
     "hidden_size": 1024,
@@ -39,7 +39,6 @@ CLIP_VIT_L14_336 = {
     "patch_size": 14,
     "projection_dim": 768,
 }
-MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]
 COMPRESSOR_INIT_STD = 0.02  # TokenPacker's and LLaVA's projector init, at the reference vision width
 REFERENCE_VISION_WIDTH = CLIP_VIT_L14_336["hidden_size"]
 

@@ -25,8 +25,16 @@ from .training_data import (
     synthetic_task,
     synthetic_training_examples,
 )
-from .validation import CONFIG_FILE, MULTI_LEVEL_LAYERS_VIT_L, CheckpointValidation
-from .vlm_spec import LLM_FAMILIES, TINY_IMAGE_SIZE, TINY_MULTI_LEVEL_LAYERS, TINY_PATCH_SIZE, TINY_VISION, check_tokens
+from .validation import CONFIG_FILE, CheckpointValidation
+from .vlm_spec import (
+    LLM_FAMILIES,
+    MULTI_LEVEL_LAYERS_VIT_L,
+    TINY_IMAGE_SIZE,
+    TINY_MULTI_LEVEL_LAYERS,
+    TINY_PATCH_SIZE,
+    TINY_VISION,
+    check_tokens,
+)
 
 LR_SCHEDULES = ("cosine", "linear")
 PRECISIONS = ("auto", "fp32", "bf16")

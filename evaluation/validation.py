@@ -27,6 +27,7 @@ from .vlm_spec import (
     KEY_VALUE_PROJECTIONS,
     LEGACY_QUECC_KEY_VALUE,
     MQT_DEFAULT_MAX_QUERIES,
+    MULTI_LEVEL_LAYERS_VIT_L,
     REGION_COMPRESSORS,
     square_region_token_counts,
 )
@@ -49,7 +50,6 @@ DTYPE_BITS = {
 }  # fmt: skip
 MAX_HEADER_BYTES = 100_000_000  # the limit of the reference implementation
 
-MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]
 LLAVA_PROJECTOR_METHOD = "mlp_projector"
 
 # transformers' defaults for keys a saved sub-config may leave out (llava-hf configs omit some).

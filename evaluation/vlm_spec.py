@@ -10,6 +10,7 @@ IMAGE_TOKEN = "<image>"  # the prompt's image marker, expanded to V placeholder 
 REGION_COMPRESSORS = ("avgpool", "tokenpacker", "quecc")  # one token per s x s region of the patch grid
 COMPRESSOR_METHODS = (*REGION_COMPRESSORS, "prumerge", "mqt")
 MQT_DEFAULT_MAX_QUERIES = 256
+MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]  # the CLIP ViT-L layers TokenPacker and QueCC read keys from
 # The modules that read the multi-level features: QueCC has separate key and value MLPs, as the paper's code.
 KEY_VALUE_PROJECTIONS = {"tokenpacker": ("key_value_proj",), "quecc": ("key_proj", "value_proj")}
 LEGACY_QUECC_KEY_VALUE = "compressor.key_value_proj.0.weight"  # QueCC's one shared key/value MLP until 2026-12

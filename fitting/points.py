@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -182,7 +183,11 @@ def read_points_csv(path) -> tuple[pd.DataFrame, Points]:
     return frame, points_from_frame(frame)
 
 
+def paper_table_path() -> Path:
+    """The paper's reasoning-suite table (Qwen-1.5 chat + TokenPacker), shipped with the package: the one
+    copy (the web side's ``load_published`` loads it as published entries)."""
+    return Path(str(resources.files("fitting").joinpath("data", PAPER_CSV)))
+
+
 def paper_frame() -> pd.DataFrame:
-    """The paper's reasoning-suite table (Qwen-1.5 chat + TokenPacker), shipped with the package."""
-    with resources.files("fitting").joinpath("data", PAPER_CSV).open() as handle:
-        return pd.read_csv(handle)
+    return pd.read_csv(paper_table_path())

@@ -54,3 +54,36 @@ def test_the_broker_transport_that_every_process_loads_needs_only_kombu():
 
     imported = imported_top_level_modules(REPO / "workers" / "broker.py")
     assert imported <= set(sys.stdlib_module_names) | {"kombu"}, imported
+
+
+# A vocabulary that crosses packages has one definition; others import it.
+ONE_HOME = {
+    "MULTI_LEVEL_LAYERS_VIT_L": "evaluation/vlm_spec.py",
+    "FLOPS_FORMULA_VERSION": "fitting/flops.py",
+    "BENCHMARKS": "evaluation/suites.py",
+    "COMPRESSOR_METHODS": "evaluation/vlm_spec.py",
+    "CELERY_TASK_ROUTES": "webapp/settings.py",
+    "ROUTES": "webapp/jobs/task_names.py",
+}
+
+
+def top_level_assignments(path: Path) -> set[str]:
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names |= {target.id for target in targets if isinstance(target, ast.Name)}
+    return names
+
+
+def test_each_shared_vocabulary_has_one_definition():
+    homes: dict[str, list[str]] = {name: [] for name in ONE_HOME}
+    for package in ("webapp", "workers", "evaluation", "fitting"):
+        for path in (REPO / package).rglob("*.py"):
+            for name in top_level_assignments(path) & set(ONE_HOME):
+                homes[name].append(str(path.relative_to(REPO)))
+    assert homes == {name: [home] for name, home in ONE_HOME.items()}
+
+
+def test_the_papers_table_is_shipped_once():
+    copies = [path for path in REPO.rglob("paper_reasoning_scores.csv") if ".venv" not in path.parts]
+    assert [str(path.relative_to(REPO)) for path in copies] == ["fitting/data/paper_reasoning_scores.csv"]

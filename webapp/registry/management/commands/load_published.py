@@ -2,9 +2,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from fitting.points import paper_table_path
 from webapp.registry.services import RegistryError, published_scores_load
 
-PAPER_TABLE = Path(__file__).resolve().parents[2] / "data" / "paper_reasoning_scores.csv"
+PAPER_TABLE = paper_table_path()
 
 
 class Command(BaseCommand):
