@@ -104,12 +104,17 @@ def populate(seed: int) -> dict:
     from django.db import connection
 
     from webapp.leaderboard.scoring import measured_suite_scores
-    from webapp.leaderboard.services import data_version_bump
+    from webapp.leaderboard.services import data_version_bump, measured_suite_scores_replace
     from webapp.registry.models import (
-        BenchmarkResult, BenchmarkSuite, Checkpoint, CheckpointStatus, Compressor, EvaluationRun,
-        HarnessOutput, LanguageModel,
+        BenchmarkResult,
+        BenchmarkSuite,
+        Checkpoint,
+        CheckpointStatus,
+        Compressor,
+        EvaluationRun,
+        HarnessOutput,
+        LanguageModel,
     )
-    from webapp.registry.services import measured_suite_scores_replace
 
     rng = np.random.default_rng(seed)
     started = time.perf_counter()

@@ -7,7 +7,7 @@ shapes (left/right or above/below) and POPE-style existence (yes/no, exactly hal
 ``spots`` (fine detail) asks the colour (10 colours) of the one square on the image, whose side is
 log-uniform from 2 to 24 px: a large square survives any pooling, a small one only many visual tokens,
 and naming ten colours from a faint signal takes LLM capacity, so both N and V lower its error (the
-demo's sweep trains on it: see ``webapp.core.demo``).
+demo's sweep trains on it: see ``webapp.stack.demo``).
 
 Every item stores its ``chance``: the accuracy of a uniform guess among the valid answers
 (1/6 colour, 1/4 count, 1/2 position and existence, alphabet^-length for glyphs, 1/10 spots). A task's

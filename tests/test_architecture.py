@@ -1,4 +1,7 @@
-"""Dependencies point one way: webapp → workers → {evaluation, fitting}."""
+"""Dependencies point one way: workers → webapp → {evaluation (its torch-free parts), fitting}, and
+evaluation → fitting. The Celery app is the Django project's (webapp/celery_app.py): the web side
+publishes jobs by task name and never imports workers. Workers reach webapp only through its services,
+selectors, models and the task table; inside webapp, the apps import each other without cycles."""
 
 import ast
 from pathlib import Path
@@ -10,19 +13,26 @@ REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "evaluation": {"django", "celery", "webapp", "workers"},
     "fitting": {"django", "celery", "webapp", "workers", "evaluation", "torch", "transformers"},
-    "webapp": {"torch", "transformers", "lmms_eval"},
+    "webapp": {"workers", "torch", "transformers", "lmms_eval"},
 }
+# What workers may import from webapp: writes, reads, rows, and the shared infrastructure of core.
+WORKER_ENTRY_POINTS = {"services", "selectors", "models", "task_names", "celery_app", "storage", "scoring", "configs"}
 
 
-def imported_top_level_modules(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
+    """Absolute module names a file imports (``from a.b import c`` gives ``a.b``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
     return names
+
+
+def imported_top_level_modules(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)}
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -35,24 +45,55 @@ def test_package_does_not_import_against_the_flow(package):
     assert not offenders, f"{package} must not import {sorted(FORBIDDEN[package])}: {offenders}"
 
 
-def test_webapp_reaches_workers_only_through_the_celery_app():
-    """The web side publishes by task name; it never imports task modules (which pull libraries)."""
+def test_workers_reach_webapp_only_through_services_selectors_and_models():
     offenders = [
-        str(path.relative_to(REPO))
-        for path in (REPO / "webapp").rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("workers")
-        and node.module != "workers.celery_app"
+        f"{path.relative_to(REPO)}: {name}"
+        for path in (REPO / "workers").rglob("*.py")
+        for name in imported_modules(path)
+        if name.startswith("webapp.") and name.split(".")[-1] not in WORKER_ENTRY_POINTS and name != "webapp.jobs"
     ]
-    assert not offenders
+    assert not offenders, offenders
+
+
+def webapp_app_graph() -> dict[str, set[str]]:
+    """App → the other webapp apps it imports (settings, urls and the Celery app are the project, not an app)."""
+    project = {"settings", "urls", "wsgi", "celery_app"}
+    graph: dict[str, set[str]] = {}
+    for path in (REPO / "webapp").rglob("*.py"):
+        parts = path.relative_to(REPO / "webapp").parts
+        if len(parts) < 2 or "migrations" in parts:
+            continue
+        app = parts[0]
+        for name in imported_modules(path):
+            if name.startswith("webapp."):
+                other = name.split(".")[1]
+                if other != app and other not in project:
+                    graph.setdefault(app, set()).add(other)
+    return graph
+
+
+def test_webapp_apps_import_each_other_without_cycles():
+    graph = webapp_app_graph()
+    cycles = []
+
+    def visit(app, path):
+        for other in sorted(graph.get(app, ())):
+            if other in path:
+                cycles.append(" → ".join([*path[path.index(other):], other]))
+            else:
+                visit(other, [*path, other])
+
+    for app in sorted(graph):
+        visit(app, [app])
+    assert not cycles, sorted(set(cycles))
 
 
 def test_the_broker_transport_that_every_process_loads_needs_only_kombu():
-    """Web processes load workers.broker through the broker_transport setting, not by an import:
+    """Every process (web, workers, beat) loads webapp.core.broker through the broker_transport setting:
     it must pull in no Django, no tasks and no libraries."""
     import sys
 
-    imported = imported_top_level_modules(REPO / "workers" / "broker.py")
+    imported = imported_top_level_modules(REPO / "webapp" / "core" / "broker.py")
     assert imported <= set(sys.stdlib_module_names) | {"kombu"}, imported
 
 

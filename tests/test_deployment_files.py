@@ -134,7 +134,7 @@ def test_docker_build_context_leaves_out_the_local_environment():
 
 
 def test_runstack_gives_each_gpu_queue_process_its_share_of_the_cores(monkeypatch):
-    from webapp.core.management.commands.runstack import Command
+    from webapp.stack.management.commands.runstack import Command
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "webapp.leaderboard",
     "webapp.training",
     "webapp.core",
+    "webapp.stack",
     "webapp.pages",
 ]
 
@@ -212,8 +213,8 @@ SPECTACULAR_SETTINGS = {
 # --- Celery (read by workers/celery_app.py through the CELERY_ namespace) --------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's filesystem transport with message names that sort in put order (workers/broker.py).
-    CELERY_BROKER_TRANSPORT = "workers.broker:Transport"
+    # kombu's filesystem transport with message names that sort in put order (webapp/core/broker.py).
+    CELERY_BROKER_TRANSPORT = "webapp.core.broker:Transport"
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)

@@ -5,11 +5,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.accounts.api.views import WhoAmIView
 from webapp.accounts.views import signup
-from webapp.core.api import QueueView
-from webapp.core.views import healthz, home
 from webapp.jobs.api.views import DiagnosticJobView, JobCancelView, JobDetailView, JobListView
 from webapp.leaderboard.api import views as leaderboard
+from webapp.pages.views import home
 from webapp.registry.api import views as registry
+from webapp.stack.views import QueueView, healthz
 from webapp.training.api import views as training
 
 api_v1 = [

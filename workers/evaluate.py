@@ -21,8 +21,8 @@ from django.core.files.storage import default_storage
 
 from evaluation.errors import CheckpointLoadError, EnvironmentMismatch, OutOfMemory
 from webapp.core.storage import storage_files
+from webapp.leaderboard.services import benchmark_results_record
 from webapp.registry.models import BenchmarkJob, Checkpoint
-from webapp.registry.services import benchmark_results_record
 from workers.runner import TransientJobError
 from workers.transient import STORAGE_ERROR, retry_transient_failures
 

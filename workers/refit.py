@@ -18,9 +18,8 @@ from fitting.fit import FIT_METHOD_VERSION, json_safe
 from webapp.fits.selectors import fit_points, latest_fit, latest_results, suite_benchmarks
 from webapp.fits.services import scaling_law_cannot_fit_record, scaling_law_fit_record
 from webapp.leaderboard.scoring import measured_suite_scores
-from webapp.leaderboard.services import data_version_bump
+from webapp.leaderboard.services import data_version_bump, measured_suite_scores_replace
 from webapp.registry.models import BenchmarkSuite
-from webapp.registry.services import measured_suite_scores_replace
 
 BOOTSTRAP_SEED = 0
 # Far finer than the draws' spread, and keeps 1000 draws of a 4-parameter law near 45 kB of JSON.

@@ -26,6 +26,7 @@ from frontier_processes import REPO
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
+from webapp.leaderboard.services import measured_suite_scores_replace
 from webapp.registry.models import (
     Benchmark,
     BenchmarkResult,
@@ -37,7 +38,6 @@ from webapp.registry.models import (
     HarnessOutput,
     LanguageModel,
 )
-from webapp.registry.services import measured_suite_scores_replace
 from workers.refit import measured_scores
 
 pytestmark = pytest.mark.browser

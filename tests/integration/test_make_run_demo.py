@@ -14,7 +14,7 @@ import requests
 from django.db.models import Q
 from frontier_processes import REPO, ProcessGroup, free_port, wait_for
 
-from webapp.core.demo import DEMO_SWEEP_NAME
+from webapp.stack.demo import DEMO_SWEEP_NAME
 from webapp.jobs.models import Job, JobState
 from webapp.registry.models import Checkpoint, CheckpointStatus
 from webapp.registry.services import VALIDATE_TASK

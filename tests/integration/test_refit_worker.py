@@ -33,9 +33,16 @@ def test_loading_published_results_refits_through_the_worker(start_worker):
 
 def test_checkpoints_that_all_score_zero_end_the_refit_as_cannot_fit_not_a_failure(start_worker):
     """The `make run` demo case: every checkpoint at 0 %, two compressors at the same (N, V)."""
-    from webapp.registry.models import (Benchmark, BenchmarkSuite, Checkpoint, CheckpointStatus, Compressor,
-                                        EvaluationRun, LanguageModel)
-    from webapp.registry.services import benchmark_results_record
+    from webapp.leaderboard.services import benchmark_results_record
+    from webapp.registry.models import (
+        Benchmark,
+        BenchmarkSuite,
+        Checkpoint,
+        CheckpointStatus,
+        Compressor,
+        EvaluationRun,
+        LanguageModel,
+    )
 
     start_worker("w1", queues="cpu")
     suite = BenchmarkSuite.objects.get(name="synthetic")

@@ -19,8 +19,9 @@ from django.core.files.storage import default_storage
 from django.test import Client, override_settings
 from frontier_processes import REPO, free_port
 
+from webapp.leaderboard.services import benchmark_results_record
 from webapp.registry.models import Benchmark, BenchmarkSuite, Checkpoint, CheckpointStatus, Compressor, LanguageModel
-from webapp.registry.services import benchmark_results_record, run_start
+from webapp.registry.services import run_start
 
 pytestmark = pytest.mark.integration
 

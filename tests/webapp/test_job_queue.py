@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from webapp.core.health import check_queues
+from webapp.stack.health import check_queues
 from webapp.fits.services import REFIT_TASK
 from webapp.jobs.models import Job, JobState
 from webapp.jobs.selectors import job_queue, queue_stats

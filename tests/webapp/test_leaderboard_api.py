@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 import fitting
 from webapp.fits.models import ScalingLawFit
 from webapp.leaderboard.selectors import data_version
+from webapp.leaderboard.services import benchmark_results_record, measured_suite_scores_replace
 from webapp.registry.models import (
     Benchmark,
     Checkpoint,
@@ -28,7 +29,6 @@ from webapp.registry.models import (
     LanguageModel,
     SuiteScore,
 )
-from webapp.registry.services import benchmark_results_record, measured_suite_scores_replace
 from workers.refit import measured_scores, refit_all
 
 pytestmark = pytest.mark.django_db

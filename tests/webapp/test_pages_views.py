@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from webapp.jobs.models import AttemptOutcome
 from webapp.jobs.services import attempt_finish, job_claim, job_heartbeat, job_submit
+from webapp.leaderboard.services import benchmark_results_record
 from webapp.registry.models import (
     Benchmark,
     BenchmarkSuite,
@@ -25,7 +26,7 @@ from webapp.registry.models import (
     EvaluationRun,
     LanguageModel,
 )
-from webapp.registry.services import VALIDATE_TASK, benchmark_results_record, run_start
+from webapp.registry.services import VALIDATE_TASK, run_start
 from webapp.training.models import Sweep, TrainingRun
 from webapp.training.services import TRAIN_TASK, training_progress_record
 from workers.refit import refit_all

@@ -14,12 +14,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from webapp.core.errors import ServiceError
 from webapp.jobs.models import AttemptOutcome, FailureClass, Job, JobAttempt, JobState, JobTransition
 
 logger = logging.getLogger(__name__)
 
 
-class JobError(Exception):
+class JobError(ServiceError):
     """A request about a job that cannot be honoured; the message says why."""
 
 
@@ -86,7 +87,7 @@ def _publish_on_commit(job_id: int, countdown: float | None = None) -> None:
 def job_publish(job_id: int, countdown: float | None = None) -> bool:
     """Send the job's id to its queue. A failure is logged, not raised: the reaper re-publishes
     queued jobs whose message never reached the broker."""
-    from workers.celery_app import app
+    from webapp.celery_app import app
 
     job = Job.objects.filter(pk=job_id, state=JobState.QUEUED).only("task_name").first()
     if job is None:

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from webapp.jobs.models import JobState
+from webapp.jobs.models import Job, JobState
 from webapp.jobs.selectors import ETA_METHOD
 from webapp.leaderboard.api.serializers import (
     CompressorQuerySerializer,
@@ -62,6 +62,13 @@ PAGE_SIZES = (25, 50, 100, 200)
 # Compressors a training run can learn (the MLP projector and "other" only describe uploads).
 TRAINABLE_METHODS = [(value, label) for value, label in CompressorMethod.choices if value not in ("mlp", "other")]
 BASE_CHECKPOINTS_SHOWN = 200
+
+
+def home(request):
+    jobs = Job.objects.select_related("created_by")[:50] if request.user.is_staff else Job.objects.none()
+    return render(request, "pages/home.html", {
+        "jobs": jobs, "suites": selectors.overview_headline(request.user), "version": data_version(),
+    })
 
 
 @login_required

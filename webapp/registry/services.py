@@ -1,6 +1,7 @@
-"""Writes of the registry: results as they land, suite scores, published scores."""
+"""Writes of the registry: the benchmark catalog, evaluation runs and quotas, checkpoint submission,
+registration by reference, uploads, validation outcomes and deletion. Results landing, suite scores
+and published scores are the leaderboard's (webapp.leaderboard.services)."""
 
-import csv
 import fcntl
 import hashlib
 import os
@@ -14,13 +15,11 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from webapp.core.errors import ServiceError
 from webapp.core.storage import storage_delete_tree
-from webapp.fits.services import refit_request
 from webapp.jobs.models import FailureClass, JobState
 from webapp.jobs.services import job_cancel, job_submit
 from webapp.jobs.task_names import EVALUATE, VALIDATE
-from webapp.leaderboard.selectors import NO_LATENCY, latest_latencies
-from webapp.leaderboard.services import checkpoint_suite_score_refresh, data_version_bump
 from webapp.registry.catalog import SUITE_DESCRIPTIONS, default_catalog
 from webapp.registry.chunkio import write_stream_at
 from webapp.registry.hub import HUB_REPO_ID, HUB_REVISION
@@ -28,26 +27,17 @@ from webapp.registry.selectors import visible_to_owner
 from webapp.registry.models import (
     Benchmark,
     BenchmarkJob,
-    BenchmarkResult,
     BenchmarkSuite,
     Checkpoint,
     CheckpointStatus,
     Compressor,
     CompressorMethod,
     EvaluationRun,
-    HarnessOutput,
     LanguageModel,
-    ScoreSource,
-    SuiteScore,
     Upload,
     Visibility,
 )
 
-PAPER_CITATION = (
-    "Li, Goyal, Semedo, Kolter. Inference Optimal VLMs Need Only One Visual Token but Larger Models. "
-    "arXiv:2411.03312 (2024)."
-)
-PAPER_URL = "https://arxiv.org/abs/2411.03312"
 
 
 EVALUATE_TASK = EVALUATE.name
@@ -56,12 +46,14 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 HASH_CHUNK = 1 << 20
 
 
-class RegistryError(ValueError):
+class RegistryError(ServiceError):
     """Input the registry cannot accept; the message says what to fix."""
 
 
 class QuotaExceeded(RegistryError):
     """A per-user limit was reached; the message says which and how to get under it."""
+
+    http_status = 429
 
 
 @transaction.atomic
@@ -155,123 +147,6 @@ def run_cancel(run: EvaluationRun, *, by=None) -> int:
     if not cancelled:
         raise RegistryError("Every benchmark of this run has already ended.")
     return cancelled
-
-
-@transaction.atomic
-def benchmark_results_record(
-    *, run: EvaluationRun, benchmark: Benchmark, metrics: list[dict], raw: dict, stamp: dict
-) -> list[BenchmarkResult]:
-    """Store one benchmark's results idempotently: a redelivered job rewrites the same rows.
-
-    `metrics`: [{"metric", "value", "stderr", "n", "higher_is_better"}, ...]. The refit is
-    requested when the transaction commits.
-    """
-    if benchmark.suite_id != run.suite_id:
-        raise RegistryError(f"{benchmark} is not part of suite {run.suite}.")
-    stored = []
-    for row in metrics:
-        result, _ = BenchmarkResult.objects.update_or_create(
-            run=run, benchmark=benchmark, metric=row["metric"],
-            defaults={
-                "value": float(row["value"]),
-                "stderr": row.get("stderr"),
-                "n": row.get("n"),
-                "higher_is_better": row.get("higher_is_better", True),
-            },
-        )
-        stored.append(result)
-    HarnessOutput.objects.update_or_create(run=run, benchmark=benchmark, defaults={"raw": raw, "stamp": stamp})
-    # The leaderboard shows the result now; the coalesced refit follows with every score and the fits.
-    checkpoint_suite_score_refresh(run.checkpoint_id, run.suite)
-    refit_request()
-    return stored
-
-
-@transaction.atomic
-def published_scores_load(csv_path: Path, *, suite_name: str = "reasoning") -> int:
-    """Load a table of published (N, V, score) results as public, clearly marked entries.
-
-    Columns: llm_family, llm_params_b, compressor, visual_tokens, avg_score (the paper's
-    released table). Re-loading the same table changes nothing."""
-    suite = BenchmarkSuite.objects.filter(name=suite_name).first()
-    if suite is None:
-        known = ", ".join(BenchmarkSuite.objects.values_list("name", flat=True))
-        raise RegistryError(f"Unknown suite {suite_name!r}; known suites: {known}.")
-    with open(csv_path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    required = {"llm_family", "llm_params_b", "compressor", "visual_tokens", "avg_score"}
-    if not rows or not required <= set(rows[0]):
-        raise RegistryError(f"{csv_path} needs the columns {', '.join(sorted(required))}.")
-    methods = set(CompressorMethod.values)
-    for line, row in enumerate(rows, start=2):
-        try:
-            n_params_b, tokens, score = float(row["llm_params_b"]), int(row["visual_tokens"]), float(row["avg_score"])
-        except ValueError as error:
-            raise RegistryError(f"{csv_path}:{line}: {error}") from None
-        if not 0.0 <= score <= 1.0:
-            raise RegistryError(f"{csv_path}:{line}: avg_score {score} is outside [0, 1].")
-        method = row["compressor"] if row["compressor"] in methods else CompressorMethod.OTHER
-        llm, _ = LanguageModel.objects.get_or_create(
-            name=f"{row['llm_family']}-{n_params_b:g}b", revision="published", n_params=round(n_params_b * 1e9),
-            defaults={"family": row["llm_family"], "source": PAPER_URL},
-        )
-        compressor, _ = Compressor.objects.get_or_create(method=method, version="paper")
-        checkpoint, _ = Checkpoint.objects.get_or_create(
-            name=f"{llm.name} + {row['compressor']} V={tokens} (published)",
-            published=True,
-            defaults={
-                "llm": llm, "compressor": compressor, "visual_tokens": tokens,
-                "status": CheckpointStatus.READY, "visibility": Visibility.PUBLIC,
-                "citation": PAPER_CITATION, "source_url": PAPER_URL,
-            },
-        )
-        SuiteScore.objects.update_or_create(
-            checkpoint=checkpoint, suite=suite,
-            defaults={"error": 1.0 - score, "source": ScoreSource.PUBLISHED, "n_benchmarks": suite.benchmarks.count()},
-        )
-    data_version_bump()
-    refit_request()
-    return len(rows)
-
-
-@transaction.atomic
-def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict]) -> None:
-    """Set the measured suite scores to `scores` ({checkpoint, error, stderr, n_benchmarks,
-    benchmark_scores}) with each checkpoint's newest measured latency; measured scores of
-    checkpoints no longer complete are removed, published ones kept. Only rows that changed are
-    written (in bulk), and the data version moves only if one did."""
-    latencies = latest_latencies(suite)
-    existing = {score.checkpoint_id: score for score in SuiteScore.objects.filter(suite=suite)}
-    now = timezone.now()
-    created, changed, keep = [], [], set()
-    for row in scores:
-        checkpoint_id = int(row["checkpoint"])
-        keep.add(checkpoint_id)
-        values = {
-            "error": float(row["error"]), "stderr": float(row["stderr"]), "n_benchmarks": int(row["n_benchmarks"]),
-            "benchmark_scores": row.get("benchmark_scores") or {}, "source": ScoreSource.MEASURED,
-            **latencies.get(checkpoint_id, NO_LATENCY),
-        }
-        score = existing.get(checkpoint_id)
-        if score is None:
-            created.append(SuiteScore(checkpoint_id=checkpoint_id, suite=suite, **values))
-        elif any(getattr(score, name) != value for name, value in values.items()):
-            for name, value in values.items():
-                setattr(score, name, value)
-            score.updated_at = now
-            changed.append(score)
-    SuiteScore.objects.bulk_create(created, batch_size=1000)
-    SuiteScore.objects.bulk_update(
-        changed, ["error", "stderr", "n_benchmarks", "benchmark_scores", "source", *NO_LATENCY, "updated_at"],
-        batch_size=1000,
-    )
-    stale = [
-        score.pk for checkpoint_id, score in existing.items()
-        if score.source == ScoreSource.MEASURED and checkpoint_id not in keep
-    ]
-    SuiteScore.objects.filter(pk__in=stale).delete()
-    if created or changed or stale:
-        data_version_bump()
 
 
 # --- Checkpoint submission ---------------------------------------------------------------------
@@ -652,6 +527,5 @@ def checkpoint_delete(checkpoint: Checkpoint) -> None:
             for link in run.benchmark_jobs.select_related("job"):
                 if not link.job.is_terminal:
                     job_cancel(link.job, reason="checkpoint deleted")
-        checkpoint.delete()
-        refit_request()
+        checkpoint.delete()  # the fits app requests a refit on every checkpoint deletion (fits/apps.py)
 

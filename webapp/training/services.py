@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from webapp.core.errors import ServiceError
 from webapp.jobs.services import job_cancel, job_submit
 from webapp.jobs.task_names import TRAIN
 from webapp.registry.models import BenchmarkSuite, Checkpoint, CheckpointStatus, Visibility
@@ -27,7 +28,7 @@ TINY_DEFAULTS = {"llm_hidden": 64, "llm_layers": 2, "llm_family": "qwen2", "seed
 TINY_MAX_HIDDEN, TINY_MAX_LAYERS = 4096, 64
 
 
-class TrainingError(ValueError):
+class TrainingError(ServiceError):
     """A training request that cannot be accepted; the message says what to fix."""
 
 

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from webapp.accounts.services import api_token_create
-from webapp.registry.management.commands.load_published import PAPER_TABLE
-from webapp.registry.services import published_scores_load
+from webapp.leaderboard.management.commands.load_published import PAPER_TABLE
+from webapp.leaderboard.services import published_scores_load
 
 DEMO_SWEEP_NAME = "demo: 3 LLM sizes x 2 compressors x 4 token counts"
 DEMO_SUITE = "synthetic-detail"

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from fitting.points import paper_table_path
-from webapp.registry.services import RegistryError, published_scores_load
+from webapp.leaderboard.services import ScoresError, published_scores_load
 
 PAPER_TABLE = paper_table_path()
 
@@ -18,6 +18,6 @@ class Command(BaseCommand):
     def handle(self, *args, csv, suite, **options):
         try:
             count = published_scores_load(Path(csv), suite_name=suite)
-        except (RegistryError, FileNotFoundError) as error:
+        except (ScoresError, FileNotFoundError) as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"Loaded {count} published entries into the {suite} suite; a refit is queued.")

@@ -69,6 +69,6 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     """kombu's filesystem transport with the order-keeping channel; select it with
-    ``broker_transport = "workers.broker:Transport"`` and a ``filesystem://`` broker URL."""
+    ``broker_transport = "webapp.core.broker:Transport"`` and a ``filesystem://`` broker URL."""
 
     Channel = Channel

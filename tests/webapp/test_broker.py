@@ -1,4 +1,4 @@
-"""The embedded broker keeps put order (workers/broker.py), where kombu's own filesystem transport
+"""The embedded broker keeps put order (webapp/core/broker.py), where kombu's own filesystem transport
 does not once its millisecond counter gains a digit."""
 
 import itertools
@@ -8,9 +8,9 @@ import pytest
 from django.conf import settings
 from kombu import Connection, Consumer, Queue
 
-from workers import broker
+from webapp.core import broker
 
-TRANSPORT = "workers.broker:Transport"
+TRANSPORT = "webapp.core.broker:Transport"
 
 
 def folders(tmp_path) -> dict:

@@ -17,8 +17,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from webapp.core.demo import DEMO_SUITE, DemoError, demo_account, demo_sweep_submit, published_table_load
-from webapp.core.health import system_health
+from webapp.stack.demo import DEMO_SUITE, DemoError, demo_account, demo_sweep_submit, published_table_load
+from webapp.stack.health import system_health
 
 
 class Command(BaseCommand):

@@ -43,7 +43,7 @@ def check_database() -> Check:
 
 
 def check_broker() -> Check:
-    from workers.celery_app import app
+    from webapp.celery_app import app
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, timeout=settings.FRONTIER_HEALTH_TIMEOUT_SECONDS)
@@ -52,7 +52,7 @@ def check_broker() -> Check:
 
 def check_workers() -> Check:
     """A broadcast asking every worker which queues it consumes (it answers only if alive)."""
-    from workers.celery_app import app
+    from webapp.celery_app import app
 
     timeout = settings.FRONTIER_HEALTH_TIMEOUT_SECONDS
     replies = app.control.inspect(timeout=timeout).active_queues() or {}
