@@ -7,10 +7,10 @@ from django.core.files.storage import default_storage
 
 from webapp.jobs.services import jobs_reap
 from webapp.jobs.task_names import REAP
+from webapp.leaderboard.services import refit_all
 from webapp.registry.services import deferred_evaluations_start, uploads_expire
 from workers.celery_app import app
 from workers.evaluate import evaluate_benchmark_job
-from workers.refit import refit_all
 from workers.runner import job_task
 from workers.train import train_compressor_job
 from workers.validate import validate_checkpoint_job

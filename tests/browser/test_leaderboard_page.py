@@ -26,9 +26,8 @@ from frontier_processes import REPO
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from webapp.leaderboard.services import measured_suite_scores_replace
+from webapp.leaderboard.services import measured_scores, measured_suite_scores_replace
 from webapp.registry.models import (
-    Benchmark,
     BenchmarkResult,
     BenchmarkSuite,
     Checkpoint,
@@ -38,7 +37,6 @@ from webapp.registry.models import (
     HarnessOutput,
     LanguageModel,
 )
-from workers.refit import measured_scores
 
 pytestmark = pytest.mark.browser
 
@@ -65,7 +63,7 @@ def screen(browser, request):
 
 def reasoning_checkpoints(count: int, owner=None, visibility="public") -> list[Checkpoint]:
     """`count` ready checkpoints with a result on every reasoning benchmark and a measured latency,
-    scored by the refit's own functions (workers.refit.measured_scores)."""
+    scored by the refit's own functions (webapp.leaderboard.services.measured_scores)."""
     suite = BenchmarkSuite.objects.get(name="reasoning")
     benchmarks = list(suite.benchmarks.order_by("key"))
     made = []

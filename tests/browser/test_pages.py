@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from webapp.jobs.models import AttemptOutcome, Job, JobState
 from webapp.jobs.services import attempt_finish, job_claim, job_heartbeat
-from webapp.leaderboard.services import benchmark_results_record
+from webapp.leaderboard.services import benchmark_results_record, refit_all
 from webapp.registry.models import (
     Benchmark,
     BenchmarkSuite,
@@ -28,7 +28,6 @@ from webapp.registry.models import (
 from webapp.registry.services import run_start
 from webapp.training.models import Sweep, TrainingRun
 from webapp.training.services import training_progress_record
-from workers.refit import refit_all
 
 pytestmark = pytest.mark.browser
 

@@ -16,9 +16,9 @@ import fitting
 from evaluation.feature_cache import FeatureCache
 from evaluation.synthetic import METRIC
 from evaluation.training import TinyModelSpec, Trainer, TrainingConfig
+from webapp.leaderboard.services import BOOTSTRAP_SEED
 from webapp.stack.demo import DEMO_SUITE, DEMO_SWEEP
 from webapp.training.configs import SYNTHETIC_DATASETS
-from workers.refit import BOOTSTRAP_SEED
 
 COMPRESSOR = "avgpool"
 QUERY_COMPRESSOR = "quecc"

@@ -19,7 +19,12 @@ from rest_framework.test import APIClient
 import fitting
 from webapp.fits.models import ScalingLawFit
 from webapp.leaderboard.selectors import data_version
-from webapp.leaderboard.services import benchmark_results_record, measured_suite_scores_replace
+from webapp.leaderboard.services import (
+    benchmark_results_record,
+    measured_scores,
+    measured_suite_scores_replace,
+    refit_all,
+)
 from webapp.registry.models import (
     Benchmark,
     Checkpoint,
@@ -29,7 +34,6 @@ from webapp.registry.models import (
     LanguageModel,
     SuiteScore,
 )
-from workers.refit import measured_scores, refit_all
 
 pytestmark = pytest.mark.django_db
 

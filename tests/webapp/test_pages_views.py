@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from webapp.jobs.models import AttemptOutcome
 from webapp.jobs.services import attempt_finish, job_claim, job_heartbeat, job_submit
-from webapp.leaderboard.services import benchmark_results_record
+from webapp.leaderboard.services import benchmark_results_record, refit_all
 from webapp.registry.models import (
     Benchmark,
     BenchmarkSuite,
@@ -29,7 +29,6 @@ from webapp.registry.models import (
 from webapp.registry.services import VALIDATE_TASK, run_start
 from webapp.training.models import Sweep, TrainingRun
 from webapp.training.services import TRAIN_TASK, training_progress_record
-from workers.refit import refit_all
 
 pytestmark = pytest.mark.django_db
 

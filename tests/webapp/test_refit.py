@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from webapp.fits.models import ScalingLawFit
 from webapp.fits.services import REFIT_TASK, refit_request
 from webapp.jobs.models import Job, JobState
-from webapp.leaderboard.services import benchmark_results_record
+from webapp.leaderboard.services import benchmark_results_record, refit_all
 from webapp.registry.models import (
     Benchmark,
     BenchmarkSuite,
@@ -22,7 +22,6 @@ from webapp.registry.models import (
     LanguageModel,
     SuiteScore,
 )
-from workers.refit import refit_all
 
 pytestmark = pytest.mark.django_db
 

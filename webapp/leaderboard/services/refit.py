@@ -1,4 +1,4 @@
-"""The refit: measured suite scores from the long results table, then scaling-law fits per
+"""The refit (a service; workers.tasks.refit_scaling_laws runs it as a job): measured suite scores from the long results table, then scaling-law fits per
 suite and compressor (and all together), each skipped when its input has not changed.
 
 An input the law cannot be fitted to (fitting.FitInputError: every checkpoint with the same
@@ -18,7 +18,7 @@ from fitting.fit import FIT_METHOD_VERSION, json_safe
 from webapp.fits.selectors import fit_points, latest_fit, latest_results, suite_benchmarks
 from webapp.fits.services import scaling_law_cannot_fit_record, scaling_law_fit_record
 from webapp.leaderboard.scoring import measured_suite_scores
-from webapp.leaderboard.services import data_version_bump, measured_suite_scores_replace
+from webapp.leaderboard.services.scores import data_version_bump, measured_suite_scores_replace
 from webapp.registry.models import BenchmarkSuite
 
 BOOTSTRAP_SEED = 0
