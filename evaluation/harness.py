@@ -10,37 +10,31 @@ CPU uses ``CPU_BATCH_SIZE``; CUDA uses as many sequences as fit in half the free
 estimate (``auto_batch_size``), at most ``MAX_AUTO_BATCH_SIZE``, and halves it when a batch still
 runs out of memory.
 
-Importing this module imports lmms-eval (6-11 s) and adjusts it once: loguru goes to stderr (lmms-eval sends
-warnings to stdout, which would corrupt ``--json`` output); dataset loading and ``process_results``
-lose their tenacity retries (an offline dataset would otherwise fail only after a minute, and a
-scoring bug surfaces as an opaque RetryError); and ``unwrap_generation_output`` passes
-loglikelihood's ``(loss, is_greedy)`` pairs through instead of turning them into strings (0.7.3 bug,
-which breaks every multiple_choice task).
+Importing this module imports lmms-eval (6-11 s); building a ``CheckpointEvaluator`` applies Frontier's
+adjustments to it once (``evaluation.lmms_setup``). The lmms-eval model is ``evaluation.lmm_adapter``,
+the result rows and stamp are ``evaluation.results``.
 """
 
 import difflib
 import functools
 import importlib.metadata
 import json
-import math
 import platform
 import statistics
-import subprocess
-import sys
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from datasets.exceptions import DatasetNotFoundError
-from PIL import Image
+from lmms_eval.evaluator_utils import get_sample_size
+from lmms_eval.tasks import TaskManager
+from lmms_eval.utils import handle_non_serializable
+from tenacity import RetryError
 
 from . import offline  # noqa: F401  (HF offline defaults; the package __init__ applies them first)
 from .errors import (
     CheckpointLoadError,
-    EnvironmentMismatch,
     DatasetUnavailable,
-    EvaluationCancelled,
+    EnvironmentMismatch,
     EvaluationError,
     HarnessError,
     OutOfMemory,
@@ -48,279 +42,25 @@ from .errors import (
 from .feature_cache import FeatureCache
 from .flops import FLOPS_FORMULA_VERSION
 from .latency import measure_latency
+from .lmm_adapter import (
+    FrontierLMM,
+    ProgressCallback,
+    StopCallback,
+    first_image,
+    is_out_of_memory,
+)
+from .lmms_setup import configure_lmms_eval
 from .loading import VLMRunner, load_vlm
 from .modeling import FrontierVLM
-from .suites import BENCHMARK_BY_TASK, resolve_task_names
+from .results import EvaluationOutcome, ResultRow, git_revision, result_rows  # noqa: F401  (ResultRow: re-exported)
+from .suites import resolve_task_names
 from .synthetic import SYNTHETIC_TASKS, suite_manifest, write_synthetic_suite
 
 CPU_BATCH_SIZE = 8
 MAX_AUTO_BATCH_SIZE = 64
-DEFAULT_MAX_NEW_TOKENS = 32
 LATENCY_NEW_TOKENS = 16
 AUTO_BATCH_TEXT_TOKENS = 512  # prompt + answer tokens budgeted per sequence besides the V visual tokens
 DEFAULT_SYNTHETIC_DIR = Path.home() / ".cache" / "frontier" / "synthetic"
-
-ProgressCallback = Callable[[int, int], None]
-StopCallback = Callable[[], bool]
-
-
-def _configure_lmms_eval():
-    """Import lmms-eval (6-11 s) and apply the adjustments described in the module docstring."""
-    from lmms_eval import evaluator
-    from lmms_eval.api.instance import unwrap_generation_output
-    from lmms_eval.api.task import ConfigurableTask
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
-    for method in ("download", "process_results"):
-        retried = getattr(ConfigurableTask, method)
-        setattr(ConfigurableTask, method, getattr(retried, "__wrapped__", retried))
-
-    def unwrap_keeping_loglikelihoods(output):
-        if isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], bool):
-            return output, None
-        return unwrap_generation_output(output)
-
-    if evaluator.unwrap_generation_output is unwrap_generation_output:
-        evaluator.unwrap_generation_output = unwrap_keeping_loglikelihoods
-    return evaluator
-
-
-lmms_evaluator = _configure_lmms_eval()
-
-from lmms_eval.api.model import lmms
-from lmms_eval.evaluator_utils import get_sample_size
-from lmms_eval.tasks import TaskManager
-from lmms_eval.utils import handle_non_serializable
-from tenacity import RetryError
-
-
-def _is_out_of_memory(error: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or the CPU allocator's "can't allocate memory" RuntimeError."""
-    message = str(error).lower()
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in message or "can't allocate memory" in message
-
-
-def _first_image(visuals) -> Image.Image:
-    images = [visual for visual in (visuals or []) if isinstance(visual, Image.Image)]
-    if not images:
-        raise HarnessError("a document has no image; Frontier models need exactly one image per question")
-    return images[0]  # LLaVA-1.5-style models see one image; extra images of multi-image documents are dropped
-
-
-class FrontierLMM(lmms):
-    """lmms-eval model wrapping a loaded ``VLMRunner``: one image + the task's prompt per request.
-
-    ``generate_until`` batches requests that share generation settings (longest prompts first) and
-    cuts each answer at the first ``until`` string. ``loglikelihood`` returns (loss, is_greedy) with
-    loss = -log P(continuation | image, context) summed over the continuation tokens (lmms-eval
-    picks the choice with the smallest loss). ``clean()`` keeps the model, so one instance serves
-    many ``simple_evaluate`` calls.
-    """
-
-    def __init__(self, runner: VLMRunner, batch_size: int, auto_batch_size: bool = False):
-        super().__init__()
-        self.runner = runner
-        self.batch_size = batch_size
-        self.auto_batch_size = auto_batch_size
-        self.progress: ProgressCallback | None = None
-        self.should_stop: StopCallback | None = None
-        self.items_total = 0
-        self.items_done = 0
-
-    def track(self, items_total: int, progress: ProgressCallback | None, should_stop: StopCallback | None) -> None:
-        """Set the callbacks of the next evaluation and reset its item counter."""
-        self.items_total, self.items_done = items_total, 0
-        self.progress, self.should_stop = progress, should_stop
-
-    def clean(self):
-        """Free cached device memory but keep the model (lmms-eval's default deletes it)."""
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def _doc_image(self, doc_to_visual, doc_id, task, split) -> Image.Image:
-        return _first_image(doc_to_visual(self.task_dict[task][split][doc_id]))
-
-    def _in_batches(self, indices: list[int], run_batch: Callable[[list[int]], list]) -> dict[int, object]:
-        """Run ``run_batch`` over ``indices`` in chunks; halve an automatic batch size on out-of-memory."""
-        results: dict[int, object] = {}
-        start = 0
-        while start < len(indices):
-            if self.should_stop is not None and self.should_stop():
-                raise EvaluationCancelled(
-                    f"stopped after {self.items_done} of {self.items_total} requests; nothing was recorded"
-                )
-            chunk = indices[start : start + self.batch_size]
-            try:
-                outputs = run_batch(chunk)
-            except Exception as error:
-                if not (_is_out_of_memory(error) and self.auto_batch_size and self.batch_size > 1):
-                    raise
-                self.batch_size //= 2
-                self.clean()
-                continue
-            results.update(zip(chunk, outputs, strict=True))
-            start += len(chunk)
-            self.items_done += len(chunk)
-            if self.progress is not None:
-                self.progress(self.items_done, self.items_total)
-        return results
-
-    def generate_until(self, requests) -> list[str]:
-        arguments = [request.args for request in requests]
-        groups: dict[str, list[int]] = {}
-        for index, (_, gen_kwargs, *_) in enumerate(arguments):
-            groups.setdefault(json.dumps(gen_kwargs, sort_keys=True, default=str), []).append(index)
-        answers: dict[int, object] = {}
-        for indices in groups.values():
-            indices.sort(key=lambda index: -len(arguments[index][0]))
-            answers.update(self._in_batches(indices, lambda chunk: self._generate([arguments[i] for i in chunk])))
-        return [answers[index] for index in range(len(requests))]
-
-    def _generate(self, batch: list[tuple]) -> list[str]:
-        gen_kwargs = dict(batch[0][1])
-        until = gen_kwargs.pop("until", None) or []
-        until = [until] if isinstance(until, str) else list(until)
-        settings = {"max_new_tokens": int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))}
-        temperature = float(gen_kwargs.get("temperature", 0) or 0)
-        if gen_kwargs.get("do_sample") and temperature > 0:
-            settings.update(do_sample=True, temperature=temperature, top_p=float(gen_kwargs.get("top_p") or 1.0))
-        images = [
-            self._doc_image(doc_to_visual, doc_id, task, split) for _, _, doc_to_visual, doc_id, task, split in batch
-        ]
-        texts = self.runner.generate(images, [context for context, *_ in batch], **settings)
-        return [_cut_at_stop(text, until) for text in texts]
-
-    def loglikelihood(self, requests) -> list[tuple[float, bool]]:
-        arguments = [request.args for request in requests]
-        order = sorted(range(len(arguments)), key=lambda index: -len(arguments[index][0]))
-        scores = self._in_batches(order, lambda chunk: self._score([arguments[i] for i in chunk]))
-        return [scores[index] for index in range(len(requests))]
-
-    @torch.no_grad()
-    def _score(self, batch: list[tuple]) -> list[tuple[float, bool]]:
-        runner = self.runner
-        contexts, continuations, images = [], [], []
-        for context, continuation, doc_to_visual, doc_id, task, split in batch:
-            doc = self.task_dict[task][split][doc_id]
-            continuation = continuation if isinstance(continuation, str) else continuation(doc)
-            trailing = len(context) - len(context.rstrip(" "))  # the space belongs to the continuation
-            contexts.append(context[: len(context) - trailing])
-            continuations.append(context[len(context) - trailing :] + continuation)
-            images.append(_first_image(doc_to_visual(doc)))
-        # Image features and (for QueCC) the query come from the context alone, never the answer.
-        inputs = runner._model_inputs(images, contexts)
-        sequences, spans = [], []
-        for context, continuation in zip(contexts, continuations, strict=True):
-            context_ids = runner._prompt_ids(context)
-            continuation_ids = runner._prompt_ids(context + continuation)[len(context_ids) :]
-            sequences.append(context_ids + continuation_ids)
-            spans.append((len(context_ids), len(context_ids) + len(continuation_ids)))
-        padded = runner.tokenizer.pad({"input_ids": sequences}, padding_side="right", return_tensors="pt")
-        inputs["input_ids"] = padded["input_ids"].to(runner.device)
-        inputs["attention_mask"] = padded["attention_mask"].to(runner.device)
-        log_probs = runner.model(**inputs).logits.float().log_softmax(dim=-1)
-        scores = []
-        for row, (start, end) in enumerate(spans):
-            targets = inputs["input_ids"][row, start:end]
-            predicted = log_probs[row, start - 1 : end - 1]
-            loss = -predicted.gather(-1, targets[:, None]).sum().item()
-            scores.append((loss, bool((predicted.argmax(dim=-1) == targets).all())))
-        return scores
-
-    def generate_until_multi_round(self, requests):
-        raise HarnessError("multi-round generation tasks are not supported by Frontier models; pick single-turn tasks")
-
-
-def _cut_at_stop(text: str, until: Iterable[str]) -> str:
-    for stop in until:
-        if stop:
-            text = text.split(stop, 1)[0]
-    return text
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One long-table row; ``benchmark`` and ``unit`` are what ``fitting.aggregate`` reads."""
-
-    task: str
-    benchmark: str
-    metric: str
-    filter: str
-    value: float
-    stderr: float | None
-    n: int | None
-    higher_is_better: bool
-    unit: str
-
-
-@dataclass
-class EvaluationOutcome:
-    checkpoint: str
-    tasks: list[str]
-    raw_results: dict  # lmms-eval's result dict, as its own JSON output would hold it
-    rows: list[ResultRow]
-    stamp: dict
-    latency: dict = field(default_factory=dict)
-
-    def task_results(self, task: str) -> dict:
-        """lmms-eval's raw metrics of one task (``"<metric>,<filter>"`` keys, stderr included)."""
-        return self.raw_results["results"][task]
-
-    def as_dict(self) -> dict:
-        return {
-            "checkpoint": self.checkpoint,
-            "tasks": self.tasks,
-            "raw_results": self.raw_results,
-            "rows": [asdict(row) for row in self.rows],
-            "stamp": self.stamp,
-            "latency": self.latency,
-        }
-
-
-def result_rows(raw_results: dict) -> list[ResultRow]:
-    """Every numeric metric of every task in a raw lmms-eval result dict, with its stderr and n."""
-    rows = []
-    for task, metrics in raw_results.get("results", {}).items():
-        benchmark = BENCHMARK_BY_TASK.get(task)
-        samples = raw_results.get("n-samples", {}).get(task, {})
-        directions = raw_results.get("higher_is_better", {}).get(task, {})
-        for key, value in metrics.items():
-            metric, _, filter_name = key.partition(",")
-            if not filter_name or "_stderr" in metric or isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            stderr = metrics.get(f"{metric}_stderr,{filter_name}")
-            rows.append(
-                ResultRow(
-                    task=task,
-                    benchmark=benchmark.key if benchmark else task,
-                    metric=metric,
-                    filter=filter_name,
-                    value=float(value),
-                    stderr=float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None,
-                    n=samples.get("effective"),
-                    higher_is_better=bool(directions.get(metric, True)),
-                    unit=benchmark.unit if benchmark and metric in benchmark.metrics else "fraction",
-                )
-            )
-    return rows
-
-
-def git_revision() -> str:
-    """Frontier's git commit, or "unknown" outside a git checkout."""
-    try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return completed.stdout.strip() if completed.returncode == 0 and completed.stdout.strip() else "unknown"
 
 
 def default_device() -> torch.device:
@@ -418,6 +158,7 @@ class CheckpointEvaluator:
     ):
         """``feature_cache``: encoder features shared with other checkpoints on the same frozen tower
         (FrontierVLM checkpoints; a llava-hf model always encodes)."""
+        self.lmms_evaluator = configure_lmms_eval()  # before any task is indexed or built
         self.checkpoint = Path(checkpoint)
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = default_dtype(self.device)
@@ -429,7 +170,7 @@ class CheckpointEvaluator:
             failure = _import_failure(error)
             if failure is not None:
                 raise EnvironmentMismatch(*failure, where=f"loading checkpoint {self.checkpoint}") from error
-            if _is_out_of_memory(error):
+            if is_out_of_memory(error):
                 raise OutOfMemory(
                     f"checkpoint {self.checkpoint} does not fit on {self.device}: {error}. Use a larger device."
                 ) from error
@@ -509,7 +250,7 @@ class CheckpointEvaluator:
         task_objects = [task for leaves in loaded.values() for task in leaves]
         self.lmm.track(sum(_request_count(task, limit) for task in task_objects), progress, should_stop)
         try:
-            raw = lmms_evaluator.simple_evaluate(
+            raw = self.lmms_evaluator.simple_evaluate(
                 model=self.lmm,
                 tasks=task_objects,
                 task_manager=manager,  # without it lmms-eval indexes all its built-in tasks again (~5 s)
@@ -541,7 +282,7 @@ class CheckpointEvaluator:
         failure = _import_failure(error)
         if failure is not None:
             return EnvironmentMismatch(*failure, where="lmms-eval")
-        if _is_out_of_memory(error):
+        if is_out_of_memory(error):
             return OutOfMemory(
                 f"{self.device} ran out of memory at batch size {self.lmm.batch_size}: {error}. "
                 f"Retry with a smaller --batch-size."
@@ -554,7 +295,7 @@ class CheckpointEvaluator:
         measurements = [
             measure_latency(
                 self.runner,
-                [_first_image(task.doc_to_visual(document))],
+                [first_image(task.doc_to_visual(document))],
                 [task.doc_to_text(document)],
                 new_tokens=LATENCY_NEW_TOKENS,
                 warmup=1 if index == 0 else 0,
