@@ -55,6 +55,7 @@ from .modeling import FrontierVLM
 from .results import EvaluationOutcome, ResultRow, git_revision, result_rows  # noqa: F401  (ResultRow: re-exported)
 from .suites import resolve_task_names
 from .synthetic import SYNTHETIC_TASKS, suite_manifest, write_synthetic_suite
+from .vlm_spec import LLAVA_PROJECTOR_METHOD
 
 CPU_BATCH_SIZE = 8
 MAX_AUTO_BATCH_SIZE = 64
@@ -320,7 +321,7 @@ class CheckpointEvaluator:
             "model_args": {
                 "checkpoint": str(self.checkpoint.resolve()),
                 "model_type": runner.model_type,
-                "compressor": getattr(runner.model.config, "compressor_method", "mlp_projector"),
+                "compressor": getattr(runner.model.config, "compressor_method", LLAVA_PROJECTOR_METHOD),
                 "limit": limit,
             },
             "seeds": {key: config.get(key) for key in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed")},

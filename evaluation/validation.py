@@ -25,6 +25,7 @@ from .archives import extract_archive
 from .vlm_spec import (
     COMPRESSOR_METHODS,
     KEY_VALUE_PROJECTIONS,
+    LLAVA_PROJECTOR_METHOD,
     LEGACY_QUECC_KEY_VALUE,
     MQT_DEFAULT_MAX_QUERIES,
     MULTI_LEVEL_LAYERS_VIT_L,
@@ -50,7 +51,6 @@ DTYPE_BITS = {
 }  # fmt: skip
 MAX_HEADER_BYTES = 100_000_000  # the limit of the reference implementation
 
-LLAVA_PROJECTOR_METHOD = "mlp_projector"
 
 # transformers' defaults for keys a saved sub-config may leave out (llava-hf configs omit some).
 CLIP_VISION_DEFAULTS = {
@@ -106,7 +106,7 @@ class TensorInfo:
 @dataclass
 class CheckpointReport:
     """What a valid checkpoint holds, counted from its headers. ``compressor_method`` is
-    ``"mlp_projector"`` for llava checkpoints (every patch token kept)."""
+    ``"mlp"`` (``vlm_spec.LLAVA_PROJECTOR_METHOD``) for llava checkpoints (every patch token kept)."""
 
     path: str
     model_type: str

@@ -9,6 +9,14 @@ IMAGE_TOKEN = "<image>"  # the prompt's image marker, expanded to V placeholder 
 # Compressor methods, in the order they are listed to users, and the V each supports.
 REGION_COMPRESSORS = ("avgpool", "tokenpacker", "quecc")  # one token per s x s region of the patch grid
 COMPRESSOR_METHODS = (*REGION_COMPRESSORS, "prumerge", "mqt")
+LLAVA_PROJECTOR_METHOD = "mlp"  # llava-hf checkpoints: the MLP projector, every patch token kept
+OTHER_METHOD = "other"  # published rows whose method Frontier does not implement
+# The compressor vocabulary every part shares (the registry's CompressorMethod choices, pages, the API).
+METHOD_LABELS = {
+    "avgpool": "average pooling", "tokenpacker": "TokenPacker", "quecc": "QueCC", "prumerge": "PruMerge",
+    "mqt": "Matryoshka Query Transformer", LLAVA_PROJECTOR_METHOD: "MLP projector (no compression)",
+    OTHER_METHOD: "other",
+}
 MQT_DEFAULT_MAX_QUERIES = 256
 MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]  # the CLIP ViT-L layers TokenPacker and QueCC read keys from
 # The modules that read the multi-level features: QueCC has separate key and value MLPs, as the paper's code.

@@ -103,6 +103,8 @@ ONE_HOME = {
     "FLOPS_FORMULA_VERSION": "fitting/flops.py",
     "BENCHMARKS": "evaluation/suites.py",
     "COMPRESSOR_METHODS": "evaluation/vlm_spec.py",
+    "METHOD_LABELS": "evaluation/vlm_spec.py",
+    "LLAVA_PROJECTOR_METHOD": "evaluation/vlm_spec.py",
     "CELERY_TASK_ROUTES": "webapp/settings.py",
     "ROUTES": "webapp/jobs/task_names.py",
 }

@@ -168,7 +168,7 @@ def test_archive_without_a_checkpoint_folder_is_refused(tmp_path):
 
 def test_llava_checkpoint_validates_with_576_visual_tokens(llava_checkpoint):
     report = validate_checkpoint_dir(llava_checkpoint)
-    assert (report.model_type, report.compressor_method, report.visual_tokens) == ("llava", "mlp_projector", 576)
+    assert (report.model_type, report.compressor_method, report.visual_tokens) == ("llava", "mlp", 576)
     model = LlavaForConditionalGeneration.from_pretrained(llava_checkpoint, use_safetensors=True)
     standalone_llm = AutoModelForCausalLM.from_config(model.config.text_config)
     assert report.llm_params == sum(parameter.numel() for parameter in standalone_llm.parameters())

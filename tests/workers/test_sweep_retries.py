@@ -101,7 +101,7 @@ def test_a_sweep_s_training_and_evaluations_are_retried_after_transient_failures
 
 
 def test_a_module_the_harness_cannot_import_is_an_environment_error_not_retried(sweep_training, monkeypatch):
-    from evaluation import harness
+    from evaluation.lmms_setup import configure_lmms_eval
 
     assert run(sweep_training.job, train_compressor_job).state == JobState.SUCCEEDED
     evaluation = Job.objects.filter(benchmark_job__run__checkpoint__training_run=sweep_training).first()
@@ -109,7 +109,7 @@ def test_a_module_the_harness_cannot_import_is_an_environment_error_not_retried(
     def missing_metric_dependency(**kwargs):
         import frontier_module_that_is_not_installed  # noqa: F401
 
-    monkeypatch.setattr(harness.lmms_evaluator, "simple_evaluate", missing_metric_dependency)
+    monkeypatch.setattr(configure_lmms_eval(), "simple_evaluate", missing_metric_dependency)
     job = run(evaluation, evaluate_benchmark_job)
 
     attempt = job.attempts.get()

@@ -14,6 +14,8 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from evaluation.vlm_spec import COMPRESSOR_METHODS
+
 from webapp.jobs.models import Job, JobState
 from webapp.jobs.selectors import ETA_METHOD
 from webapp.leaderboard.api.serializers import (
@@ -60,7 +62,7 @@ PAGE_CHUNK_BYTES = 8 * 1024**2
 DEFAULT_SUITE = "reasoning"
 PAGE_SIZES = (25, 50, 100, 200)
 # Compressors a training run can learn (the MLP projector and "other" only describe uploads).
-TRAINABLE_METHODS = [(value, label) for value, label in CompressorMethod.choices if value not in ("mlp", "other")]
+TRAINABLE_METHODS = [(value, label) for value, label in CompressorMethod.choices if value in COMPRESSOR_METHODS]
 BASE_CHECKPOINTS_SHOWN = 200
 
 

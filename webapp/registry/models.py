@@ -4,6 +4,7 @@ results: a long table of benchmark metrics plus per-suite scores that fits and l
 from django.conf import settings
 from django.db import models
 
+from evaluation.vlm_spec import METHOD_LABELS
 from webapp.jobs.models import Job
 
 
@@ -27,14 +28,10 @@ class LanguageModel(models.Model):
         return self.n_params / 1e9
 
 
-class CompressorMethod(models.TextChoices):
-    AVGPOOL = "avgpool", "average pooling"
-    TOKENPACKER = "tokenpacker", "TokenPacker"
-    QUECC = "quecc", "QueCC"
-    PRUMERGE = "prumerge", "PruMerge"
-    MQT = "mqt", "Matryoshka Query Transformer"
-    MLP = "mlp", "MLP projector (no compression)"
-    OTHER = "other", "other"
+# The compressor vocabulary is evaluation.vlm_spec's (METHOD_LABELS): one definition for every part.
+CompressorMethod = models.TextChoices(
+    "CompressorMethod", [(method.upper(), (method, label)) for method, label in METHOD_LABELS.items()]
+)
 
 
 class Compressor(models.Model):

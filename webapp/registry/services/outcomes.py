@@ -56,7 +56,7 @@ def checkpoint_accept(checkpoint: Checkpoint, *, report: dict, config: dict, fil
         defaults={"family": identity["family"], "hidden_size": identity["hidden_size"]},
     )
     method = report["compressor_method"]
-    method = CompressorMethod.MLP if method == "mlp_projector" else method
+    method = CompressorMethod.MLP if method == "mlp_projector" else method  # validation reports before 2026-12
     compressor, _ = Compressor.objects.get_or_create(
         method=method, version="1", defaults={"trainable": method != CompressorMethod.PRUMERGE}
     )
