@@ -19,17 +19,16 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, LlavaConfig, LlavaForConditionalGeneration
 
 from evaluation.compressors import check_tokens
+from evaluation.model_check import visual_tokens_problem
 from evaluation.modeling import FrontierVLM
+from evaluation.safetensors_check import SafetensorsInvalid, read_safetensors_header
 from evaluation.tiny import TINY_VISION, build_tiny_tokenizer, tiny_text_config
 from evaluation.validation import (
-    COMPRESSOR_METHODS,
     CheckpointInvalid,
-    SafetensorsInvalid,
-    read_safetensors_header,
     validate_checkpoint_archive,
     validate_checkpoint_dir,
-    visual_tokens_problem,
 )
+from evaluation.vlm_spec import COMPRESSOR_METHODS
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE_LIMITS = {"max_total_bytes": 50_000_000, "max_files": 100, "max_ratio": 20}
