@@ -130,3 +130,20 @@ def test_each_shared_vocabulary_has_one_definition():
 def test_the_papers_table_is_shipped_once():
     copies = [path for path in REPO.rglob("paper_reasoning_scores.csv") if ".venv" not in path.parts]
     assert [str(path.relative_to(REPO)) for path in copies] == ["fitting/data/paper_reasoning_scores.csv"]
+
+
+MAX_MODULE_LINES = 420  # "a module you cannot hold in your head (~400 lines) is split along its seams"
+
+
+def test_modules_fit_in_ones_head_or_say_why_not():
+    """A module past ~400 lines states at its top why it is not split ("Longer than 400 lines: ...")."""
+    long = {}
+    for package in ("webapp", "workers", "evaluation", "fitting", "bench"):
+        for path in (REPO / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            text = path.read_text()
+            docstring = ast.get_docstring(ast.parse(text)) or ""
+            if text.count("\n") > MAX_MODULE_LINES and "Longer than 400 lines:" not in docstring:
+                long[str(path.relative_to(REPO))] = text.count("\n")
+    assert not long, long

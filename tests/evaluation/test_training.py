@@ -16,9 +16,6 @@ from safetensors.torch import load_file
 from evaluation.synthetic import chance_level
 from evaluation.tiny import build_tiny_tokenizer, make_tiny_checkpoint, tiny_image_processor
 from evaluation.training import (
-    IGNORE_INDEX,
-    Collator,
-    DataCursor,
     TinyModelSpec,
     Trainer,
     TrainingCancelled,
@@ -28,6 +25,7 @@ from evaluation.training import (
     latest_state,
     validate_config,
 )
+from evaluation.training_batches import IGNORE_INDEX, Collator, DataCursor
 from evaluation.training_data import TrainingExample
 
 REPOSITORY = Path(__file__).resolve().parents[2]

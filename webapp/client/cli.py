@@ -8,8 +8,6 @@ Exit status: 0 done, 1 rejected / failed / refused by the server, 2 usage or con
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import sys
@@ -21,13 +19,11 @@ import requests
 from tqdm import tqdm
 
 from webapp.client.api import DEFAULT_URL, Api, ApiError, ServerUnreachable
+from webapp.client.output import describe_checkpoint, describe_run, format_results
 from webapp.client.upload import ARCHIVE_SUFFIXES, DEFAULT_CHUNK_BYTES, UploadFailed, file_sha256, pack_folder, upload_archive
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RUN_FINISHED = {"succeeded", "failed", "partial", "cancelled", "empty"}
-TABLE_COLUMNS = ["run", "suite", "benchmark", "metric", "value", "stderr", "n"]
-CSV_COLUMNS = ["id", "run", "checkpoint", "suite", "benchmark", "metric", "value", "stderr", "n",
-               "higher_is_better", "created_at"]
 
 
 class UsageError(Exception):
@@ -37,58 +33,6 @@ class UsageError(Exception):
 def say(message: str) -> None:
     """Progress and notes go to stderr, so stdout holds only results (pipe-friendly)."""
     tqdm.write(message, file=sys.stderr)
-
-
-# --- output ---------------------------------------------------------------------------------
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def format_table(rows: list[dict], columns: list[str]) -> str:
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
-    widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * width for width in widths))
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def format_results(rows: list[dict], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(rows, indent=2)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue().rstrip("\n")
-    if not rows:
-        return "no results yet"
-    return format_table(rows, TABLE_COLUMNS)
-
-
-def describe_checkpoint(checkpoint: dict) -> str:
-    line = f"checkpoint {checkpoint['id']} {checkpoint['name']!r}: {checkpoint['status']}"
-    if checkpoint.get("llm_params"):
-        line += (f"\n  N = {checkpoint['llm_params']:,} LLM parameters ({checkpoint['llm']}), "
-                 f"V = {checkpoint['visual_tokens']} visual tokens, compressor {checkpoint['compressor']}")
-    if checkpoint["status"] == "rejected":
-        line += f"\n  rejected: {checkpoint['rejection_reason']}"
-    return line
-
-
-def describe_run(run: dict) -> str:
-    status = run["status"]
-    limit = f" (limit {run['limit']} per benchmark)" if run.get("limit") else ""
-    progress = f"{status['progress_done']}/{status['progress_total'] or '?'} items"
-    jobs = ", ".join(f"{count} {state}" for state, count in sorted(status["jobs"].items()))
-    return f"run {run['id']} {run['suite']}{limit}: {status['state']}, {progress} ({jobs})"
 
 
 # --- reads ----------------------------------------------------------------------------------
