@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # CPU wheel page. The lock's hash decides which file is accepted, wherever it comes from.
 TORCH_WHEELS ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),/opt/wheels,https://download.pytorch.org/whl/cpu/torch/)
 
-.PHONY: install lock upgrade browser run test test-integration migrate clean
+.PHONY: install lock upgrade browser run test test-fast test-integration migrate clean
 
 # `.venv` holds exactly requirements.txt, every file hash-checked; packages not in the lock are
 # removed. uv does it (under a second when nothing changed, offline); pip only bootstraps uv.
@@ -60,10 +60,15 @@ run: migrate
 test: install browser
 	FRONTIER_VAR_DIR=$${FRONTIER_VAR_DIR:-$(CURDIR)/var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
+# The fast tier: no worker or web processes, no browser, no model training (about 2.5 min on 2 cores).
+test-fast: install
+	env -u DATABASE_URL -u CELERY_BROKER_URL FRONTIER_VAR_DIR=$(CURDIR)/var/test-fast \
+		$(PY) -m pytest -m "not integration and not browser and not slow" $(PYTEST_ARGS)
+
 # The worker-process tests alone on the embedded default (SQLite + filesystem broker).
 test-integration: install browser
 	env -u DATABASE_URL -u CELERY_BROKER_URL FRONTIER_VAR_DIR=$(CURDIR)/var/test-embedded \
 		$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 clean:
-	rm -rf var/test var/test-embedded .pytest_cache
+	rm -rf var/test var/test-embedded var/test-fast .pytest_cache

@@ -7,11 +7,28 @@ DATABASE_URL / CELERY_BROKER_URL are set (CI), else the embedded default under F
 import os
 import socket
 import sys
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from django.db import connection
 from frontier_processes import ProcessGroup, free_port, wait_for
+
+TESTS = Path(__file__).resolve().parent
+# Tiers (pytest.ini's markers): a test is marked by its directory and by the processes it starts, so a new
+# test lands in the right tier without anyone remembering to mark it. `make test-fast` leaves these out.
+TIER_BY_DIRECTORY = {"integration": "integration", "browser": "browser"}
+PROCESS_FIXTURES = {"start_worker": "integration", "start_web": "integration", "live_server_url": "integration"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        directory = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
+        markers = {TIER_BY_DIRECTORY[directory]} if directory in TIER_BY_DIRECTORY else set()
+        markers |= {marker for fixture, marker in PROCESS_FIXTURES.items() if fixture in item.fixturenames}
+        for marker in sorted(markers - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(marker)
+
 
 # Short lease and heartbeat so crash recovery takes seconds, not minutes.
 FAST_JOB_TIMING = {

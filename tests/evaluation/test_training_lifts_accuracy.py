@@ -12,6 +12,8 @@ from evaluation.synthetic import METRIC, chance_level, process_results, syntheti
 from evaluation.tiny import build_tiny_vlm, make_tiny_checkpoint, tiny_image_processor
 from evaluation.training import TinyModelSpec, Trainer, TrainingConfig
 
+pytestmark = pytest.mark.slow  # trains models for minutes: not in `make test-fast`
+
 TEST_ITEMS = 200
 # About 100 s of CPU time (50 s on 2 idle cores): every train image is encoded once (the encoder is
 # frozen), then 1,500 steps of 32 examples (24 epochs of the 2,000 train items).

@@ -20,6 +20,8 @@ from webapp.leaderboard.services import BOOTSTRAP_SEED
 from webapp.stack.demo import DEMO_SUITE, DEMO_SWEEP
 from webapp.training.configs import SYNTHETIC_DATASETS
 
+pytestmark = pytest.mark.slow  # trains models for minutes: not in `make test-fast`
+
 COMPRESSOR = "avgpool"
 QUERY_COMPRESSOR = "quecc"
 
