@@ -3,7 +3,6 @@ shared storage or a Hugging Face hub snapshot), check them with evaluation.valid
 nothing unpickled), store them under checkpoints/<pk>/files, accept or reject."""
 
 import hashlib
-import json
 import os
 import shutil
 import socket
@@ -33,13 +32,10 @@ from evaluation.validation import (
     validate_checkpoint_archive,
     validate_checkpoint_dir,
 )
-from webapp.registry.models import Checkpoint, CheckpointStatus
+from webapp.registry.models import Checkpoint
 from webapp.registry.services import (
     RegistryError,
-    checkpoint_accept,
-    checkpoint_reject,
-    checkpoint_validation_start,
-    content_duplicate,
+    checkpoint_validate,
     reference_path_resolve,
 )
 
@@ -54,12 +50,6 @@ NO_NETWORK_ERRORS = (
 
 class ReferenceUnavailable(Exception):
     """The referenced checkpoint cannot be read from here; the message says why and what to do."""
-
-
-def _problems(error: Exception) -> str:
-    if isinstance(error, CheckpointInvalid):
-        return "\n".join(error.problems)
-    return str(error)
 
 
 def _extraction_limits() -> dict:
@@ -180,33 +170,25 @@ def _checkpoint_files(checkpoint: Checkpoint, work: Path) -> tuple[Path, Checkpo
     return _uploaded_archive(checkpoint, work)
 
 
+def _store_files(root: Path, prefix: str, ctx) -> None:
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        with open(path, "rb") as handle:
+            default_storage.save(f"{prefix}/{path.relative_to(root).as_posix()}", File(handle))
+        ctx.check()
+
+
 def validate_checkpoint_job(ctx) -> dict:
+    """The I/O of validation (extract or copy or download, then store); the registry's service decides."""
     checkpoint = Checkpoint.objects.get(pk=ctx.params["checkpoint_id"])
-    if checkpoint.status in (CheckpointStatus.READY, CheckpointStatus.REJECTED):
-        return {"status": checkpoint.status, "note": "already decided"}
-    checkpoint_validation_start(checkpoint)
     work_root = settings.VAR_DIR / "tmp"
     work_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_root) as work:
-        try:
-            root, report = _checkpoint_files(checkpoint, Path(work))
-        except (ArchiveError, CheckpointInvalid, RegistryError, ReferenceUnavailable) as error:
-            reason = _problems(error)
-            checkpoint_reject(checkpoint, reason)
-            ctx.log.info("Checkpoint %s rejected: %s", checkpoint.pk, reason)
-            return {"status": "rejected", "reason": reason}
-        duplicate = content_duplicate(checkpoint, report.checkpoint_sha256)
-        if duplicate is not None:
-            checkpoint_reject(
-                checkpoint, f"The same files are already registered as checkpoint {duplicate.pk} ({duplicate.name}).",
-                duplicate_of=duplicate,
-            )
-            return {"status": "duplicate", "duplicate_of": duplicate.pk}
-        prefix = f"checkpoints/{checkpoint.pk}/files"
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            with open(path, "rb") as handle:
-                default_storage.save(f"{prefix}/{path.relative_to(root).as_posix()}", File(handle))
-            ctx.check()
-        config = json.loads((root / "config.json").read_text())
-    checkpoint_accept(checkpoint, report=report.to_dict(), config=config, files_prefix=prefix)
-    return {"status": "ready", "llm_params": report.llm_params, "visual_tokens": report.visual_tokens}
+        outcome = checkpoint_validate(
+            checkpoint,
+            fetch=lambda: _checkpoint_files(checkpoint, Path(work)),
+            store=lambda root, prefix: _store_files(root, prefix, ctx),
+            invalid=(ArchiveError, CheckpointInvalid, RegistryError, ReferenceUnavailable),
+        )
+    if outcome["status"] == "rejected":
+        ctx.log.info("Checkpoint %s rejected: %s", checkpoint.pk, outcome["reason"])
+    return outcome

@@ -1,5 +1,11 @@
-"""What validation decides (start, reject, accept, duplicates), the evaluations that follow, and deletion."""
+"""What validation decides (start, reject, accept, duplicates), the evaluations that follow, and deletion.
 
+``checkpoint_validate`` owns the whole sequence; the task (workers/validate.py) hands it the I/O: how to
+get the checked folder (an uploaded archive, a path, a hub snapshot) and how to store its files."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -18,6 +24,41 @@ from webapp.registry.models import (
 from webapp.registry.selectors import visible_to_owner
 from webapp.registry.services.common import QuotaExceeded, RegistryError
 from webapp.registry.services.runs import run_start
+
+
+def checkpoint_validate(
+    checkpoint: Checkpoint,
+    *,
+    fetch: Callable[[], tuple[Path, object]],
+    store: Callable[[Path, str], None],
+    invalid: tuple[type[Exception], ...],
+) -> dict:
+    """Validate a checkpoint once, start to decision: mark it validating; ``fetch()`` returns the checked
+    folder and its report (``evaluation.validation.CheckpointReport``), raising one of ``invalid`` when the
+    files cannot be accepted (its message, or its ``problems``, becomes the rejection reason); files with the
+    content of a checkpoint already registered are a duplicate; else ``store(folder, prefix)`` saves them and
+    the checkpoint becomes ready with what the report says. Returns what happened."""
+    if checkpoint.status in (CheckpointStatus.READY, CheckpointStatus.REJECTED):
+        return {"status": checkpoint.status, "note": "already decided"}
+    checkpoint_validation_start(checkpoint)
+    try:
+        root, report = fetch()
+    except invalid as error:
+        reason = "\n".join(error.problems) if getattr(error, "problems", None) else str(error)
+        checkpoint_reject(checkpoint, reason)
+        return {"status": "rejected", "reason": reason}
+    duplicate = content_duplicate(checkpoint, report.checkpoint_sha256)
+    if duplicate is not None:
+        checkpoint_reject(
+            checkpoint, f"The same files are already registered as checkpoint {duplicate.pk} ({duplicate.name}).",
+            duplicate_of=duplicate,
+        )
+        return {"status": "duplicate", "duplicate_of": duplicate.pk}
+    prefix = f"checkpoints/{checkpoint.pk}/files"
+    store(root, prefix)
+    config = json.loads((root / "config.json").read_text())
+    checkpoint_accept(checkpoint, report=report.to_dict(), config=config, files_prefix=prefix)
+    return {"status": "ready", "llm_params": report.llm_params, "visual_tokens": report.visual_tokens}
 
 
 def checkpoint_validation_start(checkpoint: Checkpoint) -> Checkpoint:
