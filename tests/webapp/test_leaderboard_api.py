@@ -5,6 +5,7 @@ import csv
 import io
 import time
 
+import factories
 import numpy as np
 import pytest
 import requests
@@ -20,13 +21,11 @@ import fitting
 from webapp.fits.models import ScalingLawFit
 from webapp.leaderboard.selectors import data_version
 from webapp.leaderboard.services import (
-    benchmark_results_record,
     measured_scores,
     measured_suite_scores_replace,
     refit_all,
 )
 from webapp.registry.models import (
-    Benchmark,
     Checkpoint,
     CheckpointStatus,
     Compressor,
@@ -69,14 +68,15 @@ def law_error(n_params, tokens):
     return 0.9 / ((n_params / 1e6) ** 0.3 * tokens ** 0.1) + 0.05
 
 
-def record(run, key, score, *, latency_s=None):
+def latency_stamp(latency_s):
     stamp = {"seed": 0, "device": "cpu", "device_name": "x86_64"}
     if latency_s is not None:
         stamp["latency"] = {"median_time_to_first_token_s": latency_s, "median_decode_per_token_s": latency_s / 10}
-    benchmark_results_record(
-        run=run, benchmark=Benchmark.objects.get(suite=run.suite, key=key),
-        metrics=[{"metric": "exact_match", "value": score, "stderr": 0.01, "n": 200}], raw={}, stamp=stamp,
-    )
+    return stamp
+
+
+def record(run, key, score, *, latency_s=None):
+    factories.record_result(run, key, score, stderr=0.01, n=200, raw={}, stamp=latency_stamp(latency_s))
 
 
 def measured_checkpoint(suite, compressor, n_params, tokens, error=None, *, owner=None, visibility="public",
@@ -84,13 +84,8 @@ def measured_checkpoint(suite, compressor, n_params, tokens, error=None, *, owne
     """A ready checkpoint with results on both synthetic benchmarks (shapes 0.04 better than glyphs),
     recorded through the normal service."""
     error = law_error(n_params, tokens) if error is None else error
-    llm, _ = LanguageModel.objects.get_or_create(
-        name=f"{family}-{n_params}", n_params=n_params, revision="", defaults={"family": family}
-    )
-    checkpoint = Checkpoint.objects.create(
-        owner=owner, name=name or f"{family}-{n_params / 1e6:g}m-{compressor.method}-v{tokens}", llm=llm,
-        compressor=compressor, visual_tokens=tokens, status=CheckpointStatus.READY, visibility=visibility,
-    )
+    checkpoint = factories.ready_checkpoint(n_params=n_params, tokens=tokens, method=compressor, owner=owner,
+                                            visibility=visibility, family=family, name=name)
     run = EvaluationRun.objects.create(checkpoint=checkpoint, suite=suite)
     record(run, "shapes", 1 - error + 0.02, latency_s=latency_s)
     record(run, "glyphs", 1 - error - 0.02, latency_s=latency_s)

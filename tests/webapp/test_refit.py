@@ -3,6 +3,7 @@ tests/integration/test_refit_worker.py)."""
 
 import io
 
+import factories
 import numpy as np
 import pytest
 from django.core.cache import cache
@@ -16,10 +17,7 @@ from webapp.registry.models import (
     Benchmark,
     BenchmarkSuite,
     Checkpoint,
-    CheckpointStatus,
     Compressor,
-    EvaluationRun,
-    LanguageModel,
     SuiteScore,
 )
 
@@ -89,20 +87,8 @@ def test_a_burst_of_refit_requests_becomes_one_queued_job():
 
 
 def make_measured_checkpoint(suite, n_params, tokens, scores, compressor, visibility="public"):
-    llm, _ = LanguageModel.objects.get_or_create(name=f"tiny-{n_params}", n_params=n_params, defaults={"family": "tiny"})
-    checkpoint = Checkpoint.objects.create(
-        name=f"tiny-{n_params}-{tokens}", llm=llm, compressor=compressor, visual_tokens=tokens,
-        status=CheckpointStatus.READY, visibility=visibility,
-    )
-    run = EvaluationRun.objects.create(checkpoint=checkpoint, suite=suite)
-    for key, value in scores.items():
-        benchmark = Benchmark.objects.get(suite=suite, key=key)
-        benchmark_results_record(
-            run=run, benchmark=benchmark,
-            metrics=[{"metric": "exact_match", "value": value, "stderr": 0.02, "n": 500}],
-            raw={"results": {key: {"exact_match,none": value}}}, stamp={"seed": 0},
-        )
-    return checkpoint
+    return factories.measured_checkpoint(suite, scores, n_params=n_params, tokens=tokens, method=compressor,
+                                         visibility=visibility, name=f"tiny-{n_params}-{tokens}")
 
 
 def test_measured_results_become_suite_scores_and_fits(fast_bootstrap):
