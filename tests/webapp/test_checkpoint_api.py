@@ -172,6 +172,19 @@ def test_chunk_past_the_declared_size_and_missing_content_range_are_refused(alic
     assert too_big.status_code == 400
 
 
+def test_a_body_longer_than_its_content_range_is_refused_not_cut(alice, client_for):
+    """bytes 0-9/100 with 50 bytes of body: storing 10 and dropping 40 would corrupt the archive silently."""
+    client = client_for(alice)
+    upload_id = client.post("/api/v1/uploads/", {"filename": "c.zip", "size": 100, "sha256": "0" * 64},
+                            format="json").json()["id"]
+    response = client.put(f"/api/v1/uploads/{upload_id}/", b"x" * 50, content_type="application/octet-stream",
+                          HTTP_CONTENT_RANGE="bytes 0-9/100")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("The body has 50 bytes but Content-Range bytes 0-9 covers 10")
+    assert client.get(f"/api/v1/uploads/{upload_id}/").json()["offset"] == 0
+    assert put_chunk(client, upload_id, b"y" * 10, 0, 100).json()["offset"] == 10  # the right chunk still goes in
+
+
 def test_others_cannot_read_evaluate_or_delete_a_private_checkpoint(alice, bob, client_for):
     checkpoint = Checkpoint.objects.create(owner=alice, name="private", status=CheckpointStatus.READY, visual_tokens=4)
     for response in (

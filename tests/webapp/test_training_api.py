@@ -303,3 +303,54 @@ def test_a_resumed_attempt_keeps_the_curve_one_row_per_step(alice):
     assert dict(rows)[6] == 4.5 and dict(rows)[7] == 3.0 and dict(rows)[10] == 0.0
     run.refresh_from_db()
     assert run.resumed_from_step == 5 and run.steps_done == run.steps_total == 10 and run.eta_at is None
+
+
+def under_a_strict_wsgi_server(method: str, path: str, body: dict, token: str) -> tuple[str, dict]:
+    """Call the project's WSGI app through wsgiref's validator, which (like wsgiref's and other strict
+    servers) refuses header values that are not exactly ``str``; gunicorn lets str subclasses through."""
+    import io
+    import json
+    from wsgiref.util import setup_testing_defaults
+    from wsgiref.validate import validator
+
+    from django.core.wsgi import get_wsgi_application
+
+    payload = json.dumps(body).encode()
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_TYPE": "application/json",
+               "CONTENT_LENGTH": str(len(payload)), "wsgi.input": io.BytesIO(payload),
+               "HTTP_AUTHORIZATION": f"Token {token}", "SERVER_NAME": "testserver", "SCRIPT_NAME": "",
+               "QUERY_STRING": ""}
+    setup_testing_defaults(environ)
+    answered = {}
+
+    def start_response(status, headers, exc_info=None):
+        answered.update(status=status, headers=dict(headers))
+        return lambda data: None
+
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    # As Django's test client does: the handler would close the test's database connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        result = validator(get_wsgi_application())(environ, start_response)
+        try:
+            for _ in result:
+                pass
+        finally:
+            result.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answered["status"], answered["headers"]
+
+
+def test_a_created_training_answers_a_strict_wsgi_server_with_a_plain_location(alice, settings):
+    from webapp.accounts.services import api_token_create
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    _, token = api_token_create(user=alice)
+    status, headers = under_a_strict_wsgi_server("POST", "/api/v1/trainings/", spec(), token)
+    assert status.startswith("201"), (status, headers)
+    assert type(headers["Location"]) is str and "/api/v1/trainings/" in headers["Location"]

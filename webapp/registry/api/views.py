@@ -61,7 +61,7 @@ class RawChunkParser(BaseParser):
 def _checkpoint_response(request, checkpoint, created: bool) -> Response:
     data = CheckpointSerializer(checkpoint, context={"request": request}).data
     return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-                    headers={"Location": data["url"]})
+                    headers={"Location": str(data["url"])})
 
 
 class CheckpointListView(generics.ListAPIView):
@@ -199,7 +199,7 @@ class UploadStartView(APIView):
         serializer.is_valid(raise_exception=True)
         upload = upload_start(owner=request.user, **serializer.validated_data)
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED,
-                        headers={"Location": reverse("api-upload-detail", args=[upload.pk], request=request)})
+                        headers={"Location": str(reverse("api-upload-detail", args=[upload.pk], request=request))})
 
 
 class UploadDetailView(APIView):
@@ -227,6 +227,12 @@ class UploadDetailView(APIView):
         start, end, total = (int(group) for group in match.groups())
         if total != upload.size or end < start:
             raise RegistryError(f"Content-Range total must be the declared size {upload.size}, with END >= START.")
+        body_bytes = int(request.META.get("CONTENT_LENGTH") or 0)
+        if body_bytes > end - start + 1:  # a shorter body is a cut-short chunk: upload_append says so
+            raise RegistryError(
+                f"The body has {body_bytes} bytes but Content-Range bytes {start}-{end} covers {end - start + 1}; "
+                f"send exactly the range's bytes (nothing was stored; the upload still has {upload.offset} bytes)."
+            )
         upload = upload_append(upload, start=start, stream=chunk_body(request), length=end - start + 1)
         return Response(UploadSerializer(upload).data)
 

@@ -47,7 +47,7 @@ class TrainingListView(generics.ListAPIView):
         serializer.is_valid(raise_exception=True)
         run = training_run_start(request.user, serializer.validated_data)
         data = TrainingRunDetailSerializer(run, context={"request": request}).data
-        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["url"]})
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": str(data["url"])})
 
 
 class TrainingDetailView(APIView):
@@ -94,7 +94,7 @@ class SweepListView(generics.ListAPIView):
         sweep = sweep_create(request.user, serializer.validated_data)
         sweep = sweeps_visible_to(request.user).get(pk=sweep.pk)
         data = SweepDetailSerializer(sweep, context={"request": request}).data
-        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["url"]})
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": str(data["url"])})
 
 
 class SweepDetailView(APIView):
