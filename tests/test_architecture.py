@@ -107,6 +107,8 @@ ONE_HOME = {
     "LLAVA_PROJECTOR_METHOD": "evaluation/vlm_spec.py",
     "CELERY_TASK_ROUTES": "webapp/settings.py",
     "ROUTES": "webapp/jobs/task_names.py",
+    "MAX_ID": "webapp/core/limits.py",
+    "MAX_INT": "webapp/core/limits.py",
 }
 
 

@@ -354,3 +354,21 @@ def test_a_created_training_answers_a_strict_wsgi_server_with_a_plain_location(a
     status, headers = under_a_strict_wsgi_server("POST", "/api/v1/trainings/", spec(), token)
     assert status.startswith("201"), (status, headers)
     assert type(headers["Location"]) is str and "/api/v1/trainings/" in headers["Location"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/trainings/", "/api/v1/sweeps/", "/api/v1/evaluations/", "/api/v1/uploads/",
+                                  "/api/v1/checkpoints/"])
+def test_json_nested_a_thousand_deep_is_a_400_with_a_message_on_every_json_post(alice, client_for, path):
+    body = "[" * 1000 + "]" * 1000
+    response = client_for(alice).generic("POST", path, body, content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert "JSON nested deeper than 32 levels is refused" in response.json()["detail"]
+    shallow_but_too_deep = "{\"a\": " * 40 + "1" + "}" * 40  # within the decoder's limit, past ours
+    response = client_for(alice).generic("POST", path, shallow_but_too_deep, content_type="application/json")
+    assert response.status_code == 400 and "nested deeper" in response.json()["detail"]
+
+
+def test_an_eval_limit_past_the_database_integer_is_a_400(alice, client_for):
+    response = client_for(alice).post("/api/v1/trainings/", spec(eval_limit=2**70), format="json")
+    assert response.status_code == 400 and "eval_limit" in response.json(), response.content[:300]
+    assert not TrainingRun.objects.exists()

@@ -1,9 +1,8 @@
 import django_filters
 from django import forms
 
+from webapp.core.limits import MAX_ID
 from webapp.registry.models import BenchmarkResult, EvaluationRun
-
-MAX_ID = 2**63 - 1
 
 
 class IdFilter(django_filters.NumberFilter):

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from webapp.core.limits import MAX_ID, MAX_INT
 from webapp.jobs.api.serializers import JobAttemptSerializer
 from webapp.registry.models import (
     Benchmark,
@@ -15,8 +16,6 @@ from webapp.registry.models import (
 from webapp.registry.selectors import run_status
 
 # Bounds of the database's integer columns: larger numbers are a 400, not an overflow in the driver.
-MAX_ID = 2**63 - 1
-MAX_INT = 2**31 - 1
 
 
 class CheckpointSerializer(serializers.ModelSerializer):

@@ -7,12 +7,13 @@ from django.utils.http import content_disposition_header
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from webapp.core.api import readable_or_refused
+from webapp.core.parsers import BoundedJSONParser
 from webapp.core.storage import storage_read, storage_tar
 from webapp.registry.api.bodies import chunk_body
 from webapp.registry.api.filters import BenchmarkResultFilter, EvaluationRunFilter
@@ -70,7 +71,7 @@ class CheckpointListView(generics.ListAPIView):
     storage or the Hugging Face hub."""
 
     serializer_class = CheckpointSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     def get_queryset(self):
@@ -254,7 +255,7 @@ class SuiteListView(generics.ListAPIView):
 
 class EvaluationListView(generics.ListAPIView):
     serializer_class = EvaluationRunSerializer
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, FormParser]
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     filter_backends = [DjangoFilterBackend]
     filterset_class = EvaluationRunFilter

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from webapp.core.limits import MAX_INT
 from webapp.registry.models import Visibility
 from webapp.training.configs import DATASET_KINDS
 from webapp.training.models import Sweep, TrainingRun
@@ -71,7 +72,8 @@ class SharedSpecSerializer(StrictSerializer):
     suites = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Evaluated once trained (default: the server's)."
     )
-    eval_limit = serializers.IntegerField(min_value=1, required=False, help_text="Items per benchmark, if capped.")
+    eval_limit = serializers.IntegerField(min_value=1, max_value=MAX_INT, required=False,
+                                         help_text="Items per benchmark, if capped.")
     visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
 
 

@@ -2,11 +2,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.core.api import readable_or_refused
+from webapp.core.parsers import BoundedJSONParser
 from webapp.jobs.services import JobError
 from webapp.training.api.serializers import (
     SweepCreateSerializer,
@@ -36,7 +36,7 @@ class TrainingListView(generics.ListAPIView):
     """Your training runs (staff: all); POST a JSON spec to check it and queue it on gpu-train."""
 
     serializer_class = TrainingRunSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
         return training_runs_visible_to(self.request.user)
@@ -82,7 +82,7 @@ class SweepListView(generics.ListAPIView):
     """Your sweeps (staff: all); POST a grid to check every point and queue one training run per point."""
 
     serializer_class = SweepSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
         return sweeps_visible_to(self.request.user)
