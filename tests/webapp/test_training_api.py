@@ -372,3 +372,20 @@ def test_an_eval_limit_past_the_database_integer_is_a_400(alice, client_for):
     response = client_for(alice).post("/api/v1/trainings/", spec(eval_limit=2**70), format="json")
     assert response.status_code == 400 and "eval_limit" in response.json(), response.content[:300]
     assert not TrainingRun.objects.exists()
+
+
+def test_a_huge_sweep_grid_is_refused_from_its_axis_lengths_before_it_is_built(alice, client_for, monkeypatch):
+    """100 bases x 100 compressors x 100 token counts is a 6 KB body and a million points: the service counts
+    them from the axes and never expands the grid."""
+    from webapp.training import services
+
+    def expanded(spec):
+        raise AssertionError("the grid was built")
+
+    monkeypatch.setattr(services, "sweep_points", expanded)
+    huge = {**SWEEP, "bases": [{"tiny": {"llm_hidden": 16 + 8 * i}} for i in range(100)],
+            "compressors": ["avgpool"] * 100, "tokens": [1] * 100}
+    response = client_for(alice).post("/api/v1/sweeps/", huge, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["detail"].startswith("The grid has 100 bases x 100 compressors x 100 token counts = 1,000,000")
+    assert not Sweep.objects.exists() and not TrainingRun.objects.exists()

@@ -182,11 +182,14 @@ def sweep_create(owner, spec: dict) -> Sweep:
     name = (spec.get("name") or "").strip()
     if not name or len(name) > 150:
         raise TrainingError("Give the sweep a name of 1 to 150 characters.")
-    points = sweep_points(spec)
-    if len(points) > settings.FRONTIER_TRAINING_SWEEP_MAX_POINTS:
+    axes = [len(spec[axis]) for axis in ("bases", "compressors", "tokens")]
+    size = axes[0] * axes[1] * axes[2]  # counted from the axes: a huge grid is refused before it is built
+    if size > settings.FRONTIER_TRAINING_SWEEP_MAX_POINTS:
         raise TrainingError(
-            f"The grid has {len(points)} points; the limit is {settings.FRONTIER_TRAINING_SWEEP_MAX_POINTS}."
+            f"The grid has {axes[0]} bases x {axes[1]} compressors x {axes[2]} token counts = {size:,} points; "
+            f"the limit is {settings.FRONTIER_TRAINING_SWEEP_MAX_POINTS}. Split it into smaller sweeps."
         )
+    points = sweep_points(spec)
     checked: dict[int, dict] = {}
     refusals: dict[int, list[str]] = {}
     for index, point in enumerate(points):
