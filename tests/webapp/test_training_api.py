@@ -389,3 +389,23 @@ def test_a_huge_sweep_grid_is_refused_from_its_axis_lengths_before_it_is_built(a
     assert response.status_code == 400, response.content[:300]
     assert response.json()["detail"].startswith("The grid has 100 bases x 100 compressors x 100 token counts = 1,000,000")
     assert not Sweep.objects.exists() and not TrainingRun.objects.exists()
+
+
+def test_trainings_have_per_user_quotas_and_a_sweep_counts_as_its_points(alice, bob, client_for, settings):
+    settings.FRONTIER_QUOTA_CONCURRENT_TRAININGS = 9
+    settings.FRONTIER_QUOTA_TRAININGS_PER_DAY = 10
+    client = client_for(alice)
+    assert client.post("/api/v1/sweeps/", SWEEP, format="json").status_code == 201  # 8 points
+    assert client.post("/api/v1/trainings/", spec(), format="json").status_code == 201  # the 9th
+    refused = client.post("/api/v1/trainings/", spec(), format="json")
+    assert refused.status_code == 429 and "You have 9 trainings queued or running" in refused.json()["detail"]
+    refused_sweep = client.post("/api/v1/sweeps/", SWEEP, format="json")
+    assert refused_sweep.status_code == 429 and "asked for 8 more; the limit is 9" in refused_sweep.json()["detail"]
+    assert TrainingRun.objects.filter(owner=alice).count() == 9 and Sweep.objects.count() == 1  # all or none
+
+    for run in TrainingRun.objects.filter(owner=alice)[:8]:  # finished: no longer queued
+        Job.objects.filter(pk=run.job_id).update(state=JobState.SUCCEEDED)
+    assert client.post("/api/v1/trainings/", spec(), format="json").status_code == 201  # 10 today
+    daily = client.post("/api/v1/trainings/", spec(), format="json")
+    assert daily.status_code == 429 and "You started 10 trainings in the last 24 hours" in daily.json()["detail"]
+    assert client_for(bob).post("/api/v1/trainings/", spec(), format="json").status_code == 201  # per user

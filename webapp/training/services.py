@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.core.errors import ServiceError
+from webapp.jobs.models import JobState
 from webapp.jobs.services import job_cancel, job_submit
 from webapp.jobs.task_names import TRAIN
 from webapp.registry.models import BenchmarkSuite, Checkpoint, CheckpointStatus, Visibility
@@ -123,6 +124,33 @@ def _run_fields(owner, spec: dict) -> dict:
     }
 
 
+class TrainingQuotaExceeded(TrainingError):
+    """A per-user training limit was reached; the message says which and how to get under it."""
+
+    http_status = 429
+
+
+def _check_training_quota(owner, adding: int) -> None:
+    """Trainings queued or running, and started in the last 24 hours, per user (staff exempt): a sweep
+    counts as its points, all or none."""
+    if owner is None or owner.is_staff:
+        return
+    mine = TrainingRun.objects.filter(owner=owner)
+    active = mine.filter(job__state__in=[JobState.QUEUED, JobState.RUNNING]).count()
+    limit = settings.FRONTIER_QUOTA_CONCURRENT_TRAININGS
+    if active + adding > limit:
+        raise TrainingQuotaExceeded(
+            f"You have {active} trainings queued or running and asked for {adding} more; the limit is {limit}. "
+            f"Wait for some to finish or cancel some."
+        )
+    today = mine.filter(created_at__gte=timezone.now() - timedelta(days=1)).count()
+    daily = settings.FRONTIER_QUOTA_TRAININGS_PER_DAY
+    if today + adding > daily:
+        raise TrainingQuotaExceeded(
+            f"You started {today} trainings in the last 24 hours and asked for {adding} more; the limit is {daily}."
+        )
+
+
 def _create_run(fields: dict, sweep: Sweep | None = None) -> TrainingRun:
     job = job_submit(task_name=TRAIN_TASK, params={"training": fields["name"]}, created_by=fields["owner"])
     return TrainingRun.objects.create(job=job, sweep=sweep, **fields)
@@ -135,6 +163,7 @@ def training_run_start(owner, spec: dict) -> TrainingRun:
     if problems:
         raise TrainingError("Invalid training config: " + "; ".join(problems))
     with transaction.atomic():
+        _check_training_quota(owner, 1)
         return _create_run(fields)
 
 
@@ -209,6 +238,7 @@ def sweep_create(owner, spec: dict) -> Sweep:
         ]
         raise TrainingError("Invalid sweep, nothing was queued: " + " | ".join(described))
     with transaction.atomic():
+        _check_training_quota(owner, len(checked))
         sweep = Sweep.objects.create(owner=owner, name=name, grid={**spec, "name": name})
         for values in checked.values():
             _create_run(values, sweep=sweep)
