@@ -285,3 +285,72 @@ def test_sign_up_when_enabled_creates_an_ordinary_user_and_logs_them_in(settings
                                                     "password2": "tiny vlm frontier 8", "next": "https://evil.example/"})
     assert elsewhere["Location"] == "/"  # no redirect off the site
 
+
+
+# --- Public objects leak nothing internal (issue #15 row 12) -----------------------------------------
+
+
+INTERNALS = ("gpu@test", "pid 4", "s1", "evaluated 100 items", "CUDA out of memory")
+
+
+def test_a_public_evaluation_shows_others_no_workers_pids_task_ids_errors_or_log_tails(alice, bob, synthetic):
+    checkpoint, run = evaluated_checkpoint(synthetic, alice)
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(visibility="public")
+    for client in (APIClient(), logged_in_api(bob)):
+        body = json.dumps(client.get(f"/api/v1/evaluations/{run.pk}/").json())
+        assert not [leak for leak in ("gpu@test", '"worker_pid"', '"task_id"', "evaluated 100 items",
+                                      "CUDA out of memory", '"log_tail"') if leak in body], body
+        assert '"failure_class"' in body and '"outcome": "retry"' in body  # what happened, still public
+    for client in (Client(), logged_in(bob)):
+        page = text_of(client.get(f"/evaluations/{run.pk}/"))
+        assert not [leak for leak in INTERNALS if leak in page], page
+    owner = json.dumps(logged_in_api(alice).get(f"/api/v1/evaluations/{run.pk}/").json())
+    assert "gpu@test" in owner and "evaluated 100 items" in owner and "CUDA out of memory" in owner
+    owner_page = text_of(logged_in(alice).get(f"/evaluations/{run.pk}/"))
+    assert "gpu@test (pid 4)" in owner_page and "evaluated 100 items" in owner_page
+
+
+def test_a_public_training_shows_others_no_worker_or_error_text(alice, bob):
+    from webapp.jobs.models import AttemptOutcome
+    from webapp.jobs.services import attempt_finish, job_claim
+
+    run = queued_training(alice, "public run")
+    TrainingRun.objects.filter(pk=run.pk).update(visibility="public")
+    attempt_finish(job_claim(run.job_id, task_id="t1", hostname="gpu@secret-host", pid=9), AttemptOutcome.RETRY,
+                   error_class="OSError", error_message="/var/lib/frontier/training/1: disk full")
+    [attempt] = APIClient().get(f"/api/v1/trainings/{run.pk}/").json()["attempts"]
+    assert attempt["worker"] is None and attempt["error"] is None and attempt["outcome"] == "retry"
+    [own] = logged_in_api(alice).get(f"/api/v1/trainings/{run.pk}/").json()["attempts"]
+    assert own["worker"] == "gpu@secret-host" and "disk full" in own["error"]
+
+
+def test_the_validation_report_keeps_no_worker_path(alice):
+    checkpoint = Checkpoint.objects.create(owner=alice, name="c", status=CheckpointStatus.READY, visibility="public",
+                                           validation_report={"path": "/var/lib/frontier/tmp/tmpab12/extracted",
+                                                              "llm_params": 5})
+    report = APIClient().get(f"/api/v1/checkpoints/{checkpoint.pk}/").json()["validation_report"]
+    assert report == {"llm_params": 5}
+
+
+def test_a_duplicate_of_another_users_private_checkpoint_is_not_named(alice, bob, tmp_path):
+    """Validation matches a duplicate only among checkpoints the owner may see, and names only those."""
+    from types import SimpleNamespace
+
+    from webapp.registry.services import checkpoint_validate, content_duplicate
+
+    private = Checkpoint.objects.create(owner=bob, name="bob's secret", status=CheckpointStatus.READY,
+                                        visibility="private", sha256="ab" * 32)
+    mine = Checkpoint.objects.create(owner=alice, name="mine", status=CheckpointStatus.UPLOADED)
+    assert content_duplicate(mine, "ab" * 32) is None  # bob's private copy is not alice's business
+    Checkpoint.objects.filter(pk=private.pk).update(visibility="public")
+    report = SimpleNamespace(checkpoint_sha256="ab" * 32)
+    outcome = checkpoint_validate(mine, fetch=lambda: (tmp_path, report), store=None, invalid=())
+    mine.refresh_from_db()
+    assert outcome == {"status": "duplicate", "duplicate_of": private.pk} and mine.duplicate_of_id == private.pk
+    assert mine.rejection_reason == f"The same files are already registered as checkpoint {private.pk} (bob's secret)."
+
+
+def logged_in_api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client

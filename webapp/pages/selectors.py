@@ -155,10 +155,11 @@ def reproduce_command(run: EvaluationRun, links: list[BenchmarkJob], stamp: dict
     return f"{download} && {shlex.join([*evaluate, f'checkpoint-{run.checkpoint_id}', *tasks, *options, '--json'])}"
 
 
-def evaluation_detail(run: EvaluationRun, archive_url: str | None = None) -> dict:
+def evaluation_detail(run: EvaluationRun, archive_url: str | None = None, internals: bool = False) -> dict:
     """A run (fetched with RUN_DETAIL_PREFETCH) per benchmark: job state, progress, ETA, attempts,
     the newest log tail, results and reproducibility stamp; and the reproduce command (which downloads
-    the checkpoint from `archive_url` when its files are kept)."""
+    the checkpoint from `archive_url` when its files are kept). Workers, error texts and log tails only
+    with `internals` (the checkpoint's owner and staff)."""
     links = list(run.benchmark_jobs.all())
     results: dict[int, list[BenchmarkResult]] = {}
     for result in run.results.all():
@@ -170,11 +171,11 @@ def evaluation_detail(run: EvaluationRun, archive_url: str | None = None) -> dic
         attempts = list(link.job.attempts.all())
         benchmarks.append({
             "benchmark": link.benchmark, "job": link.job, "attempts": attempts,
-            "log_tail": attempts[-1].log_tail if attempts else "", "eta_seconds": job_eta_seconds(link.job),
+            "log_tail": attempts[-1].log_tail if attempts and internals else "", "eta_seconds": job_eta_seconds(link.job),
             "results": results.get(link.benchmark_id, []), "stamp": stamps.get(link.benchmark_id),
         })
     stamp = outputs[0].stamp if outputs else None
-    return {**evaluation_summary(run), "benchmarks": benchmarks, "stamp": stamp,
+    return {**evaluation_summary(run), "benchmarks": benchmarks, "stamp": stamp, "internals": internals,
             "reproduce": reproduce_command(run, links, stamp, archive_url)}
 
 
@@ -189,8 +190,8 @@ def evaluation_page(user, run_id: int, absolute_url=str) -> dict | None:
     run = runs_visible_to(user).filter(pk=run_id).prefetch_related(*RUN_DETAIL_PREFETCH).first()
     if run is None:
         return None
-    return {**evaluation_detail(run, _archive_url(run.checkpoint, absolute_url)),
-            "can_manage": can_manage(user, run.checkpoint)}
+    manage = can_manage(user, run.checkpoint)
+    return {**evaluation_detail(run, _archive_url(run.checkpoint, absolute_url), internals=manage), "can_manage": manage}
 
 
 # --- A checkpoint's story -----------------------------------------------------------------------------
@@ -221,7 +222,7 @@ def checkpoint_page(user, checkpoint_id: int, absolute_url=str) -> dict | None:
     scores = list(SuiteScore.objects.filter(checkpoint=checkpoint).select_related("suite").order_by("suite__name"))
     archive_url = _archive_url(checkpoint, absolute_url)
     runs = [
-        evaluation_detail(run, archive_url)
+        evaluation_detail(run, archive_url, internals=can_manage(user, checkpoint))
         for run in runs_visible_to(user).filter(checkpoint=checkpoint).order_by("-id").prefetch_related(*RUN_DETAIL_PREFETCH)
     ]
     validations = list(

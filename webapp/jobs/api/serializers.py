@@ -12,6 +12,15 @@ class JobAttemptSerializer(serializers.ModelSerializer):
         ]
 
 
+class PublicJobAttemptSerializer(serializers.ModelSerializer):
+    """An attempt as anyone who may see the object sees it: no worker host, pid, task id, error text or
+    log tail (they name machines and paths); the owner and staff get ``JobAttemptSerializer``."""
+
+    class Meta:
+        model = JobAttempt
+        fields = ["number", "started_at", "finished_at", "duration_seconds", "outcome", "failure_class"]
+
+
 class JobTransitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobTransition

@@ -2,7 +2,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from webapp.core.limits import MAX_ID, MAX_INT
-from webapp.jobs.api.serializers import JobAttemptSerializer
+from webapp.jobs.api.serializers import JobAttemptSerializer, PublicJobAttemptSerializer
 from webapp.registry.models import (
     Benchmark,
     BenchmarkResult,
@@ -42,6 +42,12 @@ class CheckpointDetailSerializer(CheckpointSerializer):
 
     class Meta(CheckpointSerializer.Meta):
         fields = CheckpointSerializer.Meta.fields + ["config", "validation_report", "archive_url"]
+
+    def to_representation(self, checkpoint):
+        data = super().to_representation(checkpoint)
+        if isinstance(data.get("validation_report"), dict):  # where the worker unpacked it: nobody's business
+            data["validation_report"] = {k: v for k, v in data["validation_report"].items() if k != "path"}
+        return data
 
     def get_archive_url(self, checkpoint) -> str | None:
         if checkpoint.status != CheckpointStatus.READY or not checkpoint.files_prefix:
@@ -140,6 +146,9 @@ class EvaluationRunDetailSerializer(EvaluationRunSerializer):
         fields = EvaluationRunSerializer.Meta.fields + ["benchmarks"]
 
     def get_benchmarks(self, run) -> list[dict]:
+        """Error texts, workers and log tails only for the checkpoint's owner and staff (context ``internals``)."""
+        internals = self.context.get("internals", False)
+        attempts = JobAttemptSerializer if internals else PublicJobAttemptSerializer
         rows = []
         for link in run.benchmark_jobs.all():
             job = link.job
@@ -150,9 +159,9 @@ class EvaluationRunDetailSerializer(EvaluationRunSerializer):
                 "progress_done": job.progress_done,
                 "progress_total": job.progress_total,
                 "heartbeat_at": job.heartbeat_at,
-                "error": job.error,
+                "error": job.error if internals else None,
                 "failure_class": job.failure_class,
-                "attempts": JobAttemptSerializer(job.attempts.all(), many=True).data,
+                "attempts": attempts(job.attempts.all(), many=True).data,
             })
         return rows
 

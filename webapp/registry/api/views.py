@@ -33,7 +33,13 @@ from webapp.registry.api.serializers import (
     UploadStartSerializer,
 )
 from webapp.registry.models import BenchmarkResult, BenchmarkSuite, EvaluationRun, Upload
-from webapp.registry.selectors import checkpoint_files, checkpoints_visible_to, results_visible_to, runs_visible_to
+from webapp.registry.selectors import (
+    can_manage,
+    checkpoint_files,
+    checkpoints_visible_to,
+    results_visible_to,
+    runs_visible_to,
+)
 from webapp.registry.services import (
     RegistryError,
     checkpoint_delete,
@@ -294,7 +300,8 @@ class EvaluationDetailView(APIView):
     def get(self, request, pk: int):
         runs = runs_visible_to(request.user).prefetch_related("benchmark_jobs__job__attempts")
         run = readable_or_refused(runs, request, pk, "evaluation")
-        return Response(EvaluationRunDetailSerializer(run).data)
+        internals = can_manage(request.user, run.checkpoint)
+        return Response(EvaluationRunDetailSerializer(run, context={"internals": internals}).data)
 
 
 class EvaluationRerunView(APIView):

@@ -148,9 +148,14 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
         return loss_curve(run, since=self.context.get("since", 0))
 
     def get_attempts(self, run) -> list[dict]:
+        """The worker and error text only for the run's owner and staff (they name machines and paths)."""
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        internals = user is not None and user.is_authenticated and (user.is_staff or run.owner_id == user.pk)
         return [
-            {"number": attempt.number, "worker": attempt.worker_hostname, "started_at": attempt.started_at,
-             "finished_at": attempt.finished_at, "outcome": attempt.outcome, "error": attempt.error_message}
+            {"number": attempt.number, "worker": attempt.worker_hostname if internals else None,
+             "started_at": attempt.started_at, "finished_at": attempt.finished_at, "outcome": attempt.outcome,
+             "failure_class": attempt.failure_class, "error": attempt.error_message if internals else None}
             for attempt in run.job.attempts.all()
         ]
 
