@@ -58,6 +58,21 @@ def test_the_same_archive_again_returns_the_existing_checkpoint(alice, client_fo
     assert Checkpoint.objects.count() == 1
 
 
+def test_an_archive_rejected_as_a_duplicate_is_answered_with_the_original_not_stored_again(alice, media, client_for):
+    first = single_shot(client_for(alice)).json()
+    original = Checkpoint.objects.get(pk=first["id"])
+    # Validation found these files already registered (the original's content hash) and rejected the copy.
+    Checkpoint.objects.filter(pk=original.pk).update(archive_sha256="f" * 64)
+    copy = Checkpoint.objects.create(owner=alice, name="copy", status=CheckpointStatus.REJECTED,
+                                     archive_sha256=hashlib.sha256(ARCHIVE).hexdigest(), duplicate_of=original)
+    stored_before = sorted(str(path) for path in media.rglob("*") if path.is_file())
+    again = single_shot(client_for(alice))
+    assert again.status_code == 200 and again.json()["id"] == original.pk
+    assert Checkpoint.objects.count() == 2 and Job.objects.filter(task_name=VALIDATE_TASK).count() == 1
+    assert sorted(str(path) for path in media.rglob("*") if path.is_file()) == stored_before
+    assert copy.pk != original.pk
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

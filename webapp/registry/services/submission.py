@@ -51,13 +51,22 @@ def safe_filename(filename: str) -> str:
 
 
 def visible_duplicate(owner, archive_sha256: str) -> Checkpoint | None:
-    """An existing, not rejected checkpoint with the same archive the owner can see."""
-    return (
-        Checkpoint.objects.filter(visible_to_owner(owner), archive_sha256=archive_sha256)
-        .exclude(status=CheckpointStatus.REJECTED)
-        .order_by("id")
-        .first()
+    """An existing, not rejected checkpoint with the same archive the owner can see; else, when the owner's
+    earlier copy of this archive was rejected as a duplicate, the checkpoint it duplicated (if the owner may
+    still see it), so resubmitting the same bytes is not stored and validated again each time."""
+    visible = Checkpoint.objects.filter(visible_to_owner(owner))
+    existing = (
+        visible.filter(archive_sha256=archive_sha256).exclude(status=CheckpointStatus.REJECTED).order_by("id").first()
     )
+    if existing is not None or owner is None:
+        return existing
+    rejected = (
+        Checkpoint.objects.filter(owner=owner, archive_sha256=archive_sha256, status=CheckpointStatus.REJECTED)
+        .exclude(duplicate_of=None).order_by("-id").first()
+    )
+    if rejected is None:
+        return None
+    return visible.filter(pk=rejected.duplicate_of_id).exclude(status=CheckpointStatus.REJECTED).first()
 
 
 def checkpoint_submit(
