@@ -33,6 +33,7 @@ encoded once for every run on the same tower and images, e.g. all points of a sw
 
 import dataclasses
 import json
+import math
 import random
 import shutil
 import time
@@ -62,6 +63,19 @@ ENCODE_CHUNK = 64  # images per preprocessing and encoder call when features are
 
 ProgressCallback = Callable[[int, int, float], None]
 StopCallback = Callable[[], bool]
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite: the weights are no longer numbers, so nothing is saved from here
+    and no checkpoint is registered. Lower the learning rate (or raise max_grad_norm's strictness)."""
+
+    failure_class = "training_diverged"
+
+    def __init__(self, step: int, loss: float, learning_rate: float):
+        super().__init__(
+            f"the loss became {loss} at step {step}: training diverged and was stopped, nothing from it is kept; "
+            f"lower the learning rate (it was {learning_rate:g}) and train again"
+        )
 
 
 class TrainingCancelled(Exception):
@@ -249,7 +263,7 @@ class Trainer:
                     batch["vision_features"] = {name: tensor[indices] for name, tensor in features.items()}
                 batches.append(batch)
             tock = time.perf_counter()
-            loss = self._step(model, trainable, optimizer, scheduler, batches)
+            loss = self._step(model, trainable, optimizer, scheduler, batches, step=len(history) + 1)
             data_seconds += tock - tick
             compute_seconds += time.perf_counter() - tock
             history.append(loss)
@@ -319,8 +333,9 @@ class Trainer:
             source = "cache" if hit else "encoded"
         return features, data_seconds, time.perf_counter() - tick, source
 
-    def _step(self, model, trainable, optimizer, scheduler, batches) -> float:
-        """One optimizer step over the micro-batches; returns their mean loss."""
+    def _step(self, model, trainable, optimizer, scheduler, batches, step: int) -> float:
+        """One optimizer step over the micro-batches; returns their mean loss. A NaN or infinite loss stops
+        training before the optimizer applies it (TrainingDiverged)."""
         total = 0.0
         for batch in batches:
             features = batch.pop("vision_features", None)
@@ -334,6 +349,8 @@ class Trainer:
                 loss = loss / len(batches)
             loss.backward()
             total += loss.item()
+        if not math.isfinite(total):
+            raise TrainingDiverged(step, total, self.config.learning_rate)
         torch.nn.utils.clip_grad_norm_(trainable.values(), self.config.max_grad_norm)
         optimizer.step()
         scheduler.step()

@@ -201,7 +201,39 @@ def _check_compressor_source(
         )
 
 
+# Upper bounds, checked before any work: far above any real recipe, far below what stalls or breaks a worker
+# (a batch of 10**9, 10**30 steps, a learning rate of 1e308 or a 2**70 seed once queued and then failed late).
+UPPER_BOUNDS = {
+    "batch_size": 4096, "gradient_accumulation": 1024, "max_steps": 10_000_000, "epochs": 10_000.0,
+    "warmup_steps": 10_000_000, "save_every": 10_000_000, "synthetic_count": 10_000_000,
+    "learning_rate": 1.0, "max_grad_norm": 1e6, "weight_decay": 10.0,
+}
+SEED_BOUND = 2**32  # numpy's and the data order's seed range
+# A tiny model is for demos and tests: about 12·L·d² parameters; past this, train from a base checkpoint.
+TINY_MAX_PARAMS = 200_000_000
+
+
+def _check_bounds(config: TrainingConfig, problems: list[str]) -> None:
+    for name, bound in UPPER_BOUNDS.items():
+        value = getattr(config, name)
+        if value is not None and (value != value or value > bound):  # NaN, or past the bound (inf, 10**30)
+            problems.append(f"{name} must be at most {bound:g}, got {value}")
+    seeds = {"seed": config.seed, **({"tiny_model.seed": config.tiny_model.seed} if config.tiny_model else {})}
+    problems += [f"{name} must be between 0 and {SEED_BOUND - 1}, got {value}"
+                 for name, value in seeds.items() if not 0 <= value < SEED_BOUND]
+    if config.tiny_model is not None:
+        spec = config.tiny_model
+        estimate = 12 * spec.llm_layers * spec.llm_hidden**2
+        if estimate > TINY_MAX_PARAMS:
+            problems.append(
+                f"a tiny model of {spec.llm_layers} layers x {spec.llm_hidden} wide has about {estimate / 1e9:.1f} B "
+                f"parameters; tiny models are for demos and tests (at most {TINY_MAX_PARAMS / 1e6:.0f} M): "
+                "train from a base checkpoint instead"
+            )
+
+
 def _check_numbers(config: TrainingConfig, problems: list[str]) -> None:
+    _check_bounds(config, problems)
     positive = {
         "batch_size": config.batch_size,
         "gradient_accumulation": config.gradient_accumulation,

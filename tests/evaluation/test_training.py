@@ -363,3 +363,31 @@ def test_cli_trains_and_prints_the_result_as_json(tmp_path, capsys):
 
     with pytest.raises(SystemExit, match="does not support V=3"):
         main(["train", "--out", str(tmp_path / "bad"), "--tokens", "3", "--steps", "2"])
+
+
+def test_a_nan_loss_stops_training_before_the_weights_take_it_and_keeps_nothing(tmp_path, monkeypatch):
+    """A loss that is not a number (a learning rate far too high, a bad example) stops the run with a failure
+    that says what to do; no checkpoint is written and the saved state is the last finite one."""
+    from dataclasses import replace
+
+    import evaluation.training as training
+    from evaluation.training import TrainingDiverged
+
+    calls = {"n": 0}
+    real = training.loss_from_features
+
+    def loss_turning_nan(model, batch, features):
+        calls["n"] += 1
+        loss = real(model, batch, features)
+        return loss * float("nan") if calls["n"] >= 3 else loss
+
+    monkeypatch.setattr(training, "loss_from_features", loss_turning_nan)
+    config = replace(RESUME_RUN, compressor="avgpool", save_every=2)
+    trainer = Trainer(config, tmp_path / "run", device="cpu")
+    with pytest.raises(TrainingDiverged, match=r"the loss became nan at step 3: training diverged .* lower the learning rate"):
+        trainer.run()
+    assert TrainingDiverged.failure_class == "training_diverged"
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    saved = latest_state(tmp_path / "run")
+    assert saved is not None and saved.name == "step-000002"
+    assert all(torch.isfinite(tensor).all() for tensor in load_file(saved / "trainable.safetensors").values())

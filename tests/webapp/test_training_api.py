@@ -409,3 +409,13 @@ def test_trainings_have_per_user_quotas_and_a_sweep_counts_as_its_points(alice, 
     daily = client.post("/api/v1/trainings/", spec(), format="json")
     assert daily.status_code == 429 and "You started 10 trainings in the last 24 hours" in daily.json()["detail"]
     assert client_for(bob).post("/api/v1/trainings/", spec(), format="json").status_code == 201  # per user
+
+
+def test_numbers_past_their_bounds_are_refused_before_anything_is_queued(alice, client_for):
+    hyper = {"batch_size": 10**9, "max_steps": 10**30, "learning_rate": 1e308, "seed": 2**70}
+    response = client_for(alice).post("/api/v1/trainings/", spec(hyperparameters=hyper), format="json")
+    assert response.status_code == 400, response.content[:300]
+    detail = response.json()["detail"]
+    assert "batch_size must be at most 4096" in detail and "max_steps must be at most 1e+07" in detail
+    assert "learning_rate must be at most 1" in detail and "seed must be between 0 and 4294967295" in detail
+    assert not TrainingRun.objects.exists() and not Job.objects.exists()
