@@ -13,6 +13,7 @@ from workers.celery_app import app
 from workers.evaluate import evaluate_benchmark_job
 from workers.runner import job_task
 from workers.train import train_compressor_job
+from workers.transient import retry_transient_failures
 from workers.validate import validate_checkpoint_job
 
 
@@ -58,6 +59,7 @@ def reap_jobs() -> dict:
 
 
 @job_task(soft_time_limit=15 * 60, time_limit=16 * 60)
+@retry_transient_failures
 def refit_scaling_laws(ctx) -> dict:
     """Recompute measured suite scores and refit every suite × compressor × law whose input changed."""
     return refit_all(progress=ctx.progress)

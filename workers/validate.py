@@ -38,6 +38,7 @@ from webapp.registry.services import (
     checkpoint_validate,
     reference_path_resolve,
 )
+from workers.transient import retry_transient_failures
 
 # What a checkpoint is made of (see evaluation.validation); nothing else of a hub repo is fetched.
 HUB_ALLOW_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model", "vocab.txt", "merges.txt"]
@@ -177,6 +178,7 @@ def _store_files(root: Path, prefix: str, ctx) -> None:
         ctx.check()
 
 
+@retry_transient_failures
 def validate_checkpoint_job(ctx) -> dict:
     """The I/O of validation (extract or copy or download, then store); the registry's service decides."""
     checkpoint = Checkpoint.objects.get(pk=ctx.params["checkpoint_id"])

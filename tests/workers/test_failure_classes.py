@@ -194,3 +194,43 @@ def test_unreachable_object_storage_is_a_transient_storage_error(synthetic_run, 
     assert (attempt.outcome, attempt.failure_class) == (AttemptOutcome.RETRY, "storage_error")
     assert "could not fetch the files of checkpoint" in attempt.error_message
     assert "retrying in 10 s" in job.transitions.last().reason
+
+
+def test_a_full_disk_during_validation_is_retried_and_leaves_the_checkpoint_rejected_with_the_reason(monkeypatch):
+    """ENOSPC is the platform's, not the files': retried as storage_error; when the attempts run out the
+    checkpoint is rejected with the reason and what to do, not left `validating` (issue #15 row 4)."""
+    import errno
+
+    from webapp.jobs.task_names import VALIDATE
+    from workers import validate
+
+    def full_disk(checkpoint, work):
+        raise OSError(errno.ENOSPC, "No space left on device", str(work))
+
+    monkeypatch.setattr(validate, "_checkpoint_files", full_disk)
+    checkpoint = Checkpoint.objects.create(name="c", status=CheckpointStatus.UPLOADED)
+    job = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk}, max_attempts=2)
+
+    job = run(validate.validate_checkpoint_job, job=job)
+    checkpoint.refresh_from_db()
+    assert job.state == JobState.QUEUED and job.attempts.get().failure_class == "storage_error"
+    assert checkpoint.status == CheckpointStatus.VALIDATING  # the next attempt starts over
+
+    job = run(validate.validate_checkpoint_job, job=job)
+    checkpoint.refresh_from_db()
+    assert job.state == JobState.FAILED and job.failure_class == "storage_error"
+    assert checkpoint.status == CheckpointStatus.REJECTED
+    assert checkpoint.rejection_reason.startswith("Validation could not finish, for a reason on our side")
+    assert "No space left on device" in checkpoint.rejection_reason and "Upload it again" in checkpoint.rejection_reason
+
+
+def test_a_validation_whose_workers_kept_dying_leaves_the_checkpoint_rejected_not_validating():
+    from webapp.jobs.task_names import VALIDATE
+
+    checkpoint = Checkpoint.objects.create(name="c", status=CheckpointStatus.VALIDATING)
+    job = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk}, max_attempts=1)
+    job_claim(job.pk, task_id="t", hostname="w1@test", pid=1)
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs_reap().ended == [job.pk]
+    checkpoint.refresh_from_db()
+    assert checkpoint.status == CheckpointStatus.REJECTED and "on our side" in checkpoint.rejection_reason

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from webapp.core.errors import ServiceError
 from webapp.jobs.models import AttemptOutcome, FailureClass, Job, JobAttempt, JobState, JobTransition
+from webapp.jobs.signals import job_failed
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ def _finish_job(job: Job, state: str, now: datetime, reason: str, result=None, f
     else:
         job.error = reason
     job.save()
+    if state == JobState.FAILED:
+        job_failed.send(sender=Job, job=job)
 
 
 @dataclass(frozen=True)

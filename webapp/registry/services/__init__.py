@@ -12,6 +12,7 @@ from webapp.registry.services.outcomes import (
     checkpoint_delete,
     checkpoint_reject,
     checkpoint_validate,
+    checkpoint_validation_failed,
     checkpoint_validation_start,
     content_duplicate,
     deferred_evaluations_start,
@@ -35,7 +36,7 @@ from webapp.registry.services.uploads import (
 
 __all__ = [
     "EVALUATE_TASK", "VALIDATE_TASK", "QuotaExceeded", "RegistryError", "benchmark_catalog_sync", "checkpoint_accept",
-    "checkpoint_delete", "checkpoint_register_reference", "checkpoint_reject", "checkpoint_submit", "checkpoint_validate",
+    "checkpoint_delete", "checkpoint_register_reference", "checkpoint_reject", "checkpoint_submit", "checkpoint_validate", "checkpoint_validation_failed",
     "checkpoint_validation_start", "content_duplicate", "deferred_evaluations_start", "reference_check",
     "reference_path_resolve", "requested_evaluations_start", "run_cancel", "run_rerun_failed", "run_start",
     "upload_append", "upload_complete", "upload_part_path", "upload_start", "uploads_expire", "visible_duplicate",

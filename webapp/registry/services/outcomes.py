@@ -62,6 +62,21 @@ def checkpoint_validate(
     return {"status": "ready", "llm_params": report.llm_params, "visual_tokens": report.visual_tokens}
 
 
+def checkpoint_validation_failed(checkpoint_id: int | None, error: str) -> Checkpoint | None:
+    """Validation could not finish, for a reason that is not the files' (its job used up its attempts):
+    the checkpoint is rejected with that reason and what to do, unless it was already decided."""
+    checkpoint = Checkpoint.objects.filter(
+        pk=checkpoint_id, status__in=[CheckpointStatus.UPLOADED, CheckpointStatus.VALIDATING]
+    ).first()
+    if checkpoint is None:
+        return None
+    return checkpoint_reject(
+        checkpoint,
+        f"Validation could not finish, for a reason on our side rather than in your files: {error}. "
+        "Upload it again; if this repeats, tell the operators.",
+    )
+
+
 def checkpoint_validation_start(checkpoint: Checkpoint) -> Checkpoint:
     Checkpoint.objects.filter(pk=checkpoint.pk).update(status=CheckpointStatus.VALIDATING)
     checkpoint.status = CheckpointStatus.VALIDATING
