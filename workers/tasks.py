@@ -14,7 +14,7 @@ from workers.evaluate import evaluate_benchmark_job
 from workers.runner import job_task
 from workers.train import train_compressor_job
 from workers.transient import retry_transient_failures
-from workers.validate import validate_checkpoint_job
+from workers.validate import validate_checkpoint_job, work_folders_remove
 
 
 @job_task()
@@ -48,11 +48,13 @@ def storage_digest(ctx) -> dict:
 @app.task(name=REAP.name, soft_time_limit=60, time_limit=90)
 def reap_jobs() -> dict:
     """Periodic (celery beat): re-queue or fail jobs whose worker stopped heartbeating, remove
-    chunked uploads abandoned for FRONTIER_UPLOAD_EXPIRY_HOURS, and start evaluations that waited
-    for their owner's quota."""
+    chunked uploads abandoned for FRONTIER_UPLOAD_EXPIRY_HOURS, remove the extraction folders of
+    validations that ended (a killed attempt leaves one), and start evaluations that waited for their
+    owner's quota."""
     report = jobs_reap()
     return {
         "requeued": report.requeued, "ended": report.ended, "republished": report.republished,
+        "work_folders_removed": work_folders_remove(),
         "uploads_expired": uploads_expire(),
         "deferred_evaluations_started": deferred_evaluations_start(),
     }

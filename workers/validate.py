@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import stat
-import tempfile
 from pathlib import Path
 
 import httpx2
@@ -32,6 +31,7 @@ from evaluation.validation import (
     validate_checkpoint_archive,
     validate_checkpoint_dir,
 )
+from webapp.jobs.models import Job, JobState
 from webapp.registry.models import Checkpoint
 from webapp.registry.services import (
     RegistryError,
@@ -178,19 +178,50 @@ def _store_files(root: Path, prefix: str, ctx) -> None:
         ctx.check()
 
 
+WORK_FOLDER_PREFIX = "validate-job-"
+
+
+def work_folder(job_id: int) -> Path:
+    """The job's own extraction folder under var/tmp: whatever a killed earlier attempt left there is
+    removed before this attempt starts, and the reaper removes it once the job has ended."""
+    return settings.VAR_DIR / "tmp" / f"{WORK_FOLDER_PREFIX}{job_id}"
+
+
+def work_folders_remove() -> list[str]:
+    """Remove the extraction folders of validation jobs that are no longer queued or running (a worker
+    killed mid-extraction leaves one, gigabytes each); returns their names."""
+    root = settings.VAR_DIR / "tmp"
+    folders = {}
+    for folder in root.glob(f"{WORK_FOLDER_PREFIX}*") if root.is_dir() else []:
+        job_id = folder.name.removeprefix(WORK_FOLDER_PREFIX)
+        if job_id.isdigit():
+            folders[int(job_id)] = folder
+    live = set(Job.objects.filter(pk__in=folders, state__in=[JobState.QUEUED, JobState.RUNNING])
+               .values_list("pk", flat=True))
+    removed = []
+    for job_id, folder in sorted(folders.items()):
+        if job_id not in live:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
 @retry_transient_failures
 def validate_checkpoint_job(ctx) -> dict:
     """The I/O of validation (extract or copy or download, then store); the registry's service decides."""
     checkpoint = Checkpoint.objects.get(pk=ctx.params["checkpoint_id"])
-    work_root = settings.VAR_DIR / "tmp"
-    work_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_root) as work:
+    work = work_folder(ctx.job.pk)
+    shutil.rmtree(work, ignore_errors=True)  # a killed earlier attempt's half-extracted archive
+    work.mkdir(parents=True)
+    try:
         outcome = checkpoint_validate(
             checkpoint,
-            fetch=lambda: _checkpoint_files(checkpoint, Path(work)),
+            fetch=lambda: _checkpoint_files(checkpoint, work),
             store=lambda root, prefix: _store_files(root, prefix, ctx),
             invalid=(ArchiveError, CheckpointInvalid, RegistryError, ReferenceUnavailable),
         )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if outcome["status"] == "rejected":
         ctx.log.info("Checkpoint %s rejected: %s", checkpoint.pk, outcome["reason"])
     return outcome

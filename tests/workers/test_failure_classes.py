@@ -234,3 +234,30 @@ def test_a_validation_whose_workers_kept_dying_leaves_the_checkpoint_rejected_no
     assert jobs_reap().ended == [job.pk]
     checkpoint.refresh_from_db()
     assert checkpoint.status == CheckpointStatus.REJECTED and "on our side" in checkpoint.rejection_reason
+
+
+def test_a_killed_validations_extraction_folder_is_removed_by_the_next_attempt_or_the_reaper(settings, tmp_path):
+    """A worker SIGKILLed while extracting leaves var/tmp/validate-job-<id> behind (1.3 GB after two kills,
+    issue #15 row 6): the job's next attempt starts by removing it, the reaper removes those of ended jobs."""
+    from webapp.jobs.task_names import VALIDATE
+    from workers.tasks import reap_jobs
+    from workers.validate import validate_checkpoint_job, work_folder
+
+    settings.VAR_DIR = tmp_path
+    checkpoint = Checkpoint.objects.create(name="c", status=CheckpointStatus.UPLOADED, files_prefix="nowhere.tar.gz")
+    retried = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk}, max_attempts=3)
+    leftover = work_folder(retried.pk) / "extracted" / "model.safetensors"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half an archive")
+    run(validate_checkpoint_job, job=retried)  # the next attempt (the stored archive is missing: rejected)
+    assert not work_folder(retried.pk).exists()
+
+    ended = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk})
+    Job.objects.filter(pk=ended.pk).update(state=JobState.FAILED)
+    queued = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk})
+    for job in (ended, queued):
+        (work_folder(job.pk) / "extracted").mkdir(parents=True)
+    (tmp_path / "tmp" / "validate-job-999999").mkdir()  # a job that no longer exists
+    report = reap_jobs()
+    assert sorted(report["work_folders_removed"]) == sorted([f"validate-job-{ended.pk}", "validate-job-999999"])
+    assert work_folder(queued.pk).exists() and not work_folder(ended.pk).exists()
