@@ -5,6 +5,7 @@ import io
 import tarfile
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 
 from webapp.jobs.models import FailureClass, Job, JobState
@@ -259,3 +260,26 @@ def test_suites_and_schema_are_served(alice, client_for):
     assert schema.status_code == 200 and b"/api/v1/uploads/{id}/" in schema.content
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"cdn" not in docs.content.lower()
+
+
+def test_a_declared_hash_cannot_squat_another_users_archive(alice, bob, client_for):
+    """bob starts a chunked upload declaring the SHA-256 of alice's archive, sends junk and completes it as
+    public (issue #15 row 7). Until validation checks bob's bytes, his checkpoint is not a duplicate anyone
+    else's upload can be handed: alice's real upload is hers."""
+    digest = hashlib.sha256(ARCHIVE).hexdigest()
+    squat = client_for(bob)
+    upload_id = squat.post("/api/v1/uploads/", {"filename": "c.tar.gz", "size": 4, "sha256": digest},
+                           format="json").json()["id"]
+    put_chunk(squat, upload_id, b"junk", 0, 4)
+    squatter = squat.post(f"/api/v1/uploads/{upload_id}/complete/", {"name": "squat", "visibility": "public"},
+                          format="json")
+    assert squatter.status_code == 201 and squatter.json()["status"] == "uploaded"
+
+    mine = single_shot(client_for(alice))
+    assert mine.status_code == 201 and mine.json()["id"] != squatter.json()["id"]
+    assert Checkpoint.objects.get(pk=mine.json()["id"]).owner == alice
+
+    Checkpoint.objects.filter(pk=mine.json()["id"]).update(status=CheckpointStatus.READY, visibility="public")
+    carol = get_user_model().objects.create_user("carol")
+    again = single_shot(client_for(carol))  # a verified, public copy is a duplicate for everyone
+    assert again.status_code == 200 and again.json()["id"] == mine.json()["id"]

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 
 from webapp.jobs.services import job_submit
 from webapp.registry.hub import HUB_REPO_ID, HUB_REVISION
@@ -55,8 +56,12 @@ def visible_duplicate(owner, archive_sha256: str) -> Checkpoint | None:
     earlier copy of this archive was rejected as a duplicate, the checkpoint it duplicated (if the owner may
     still see it), so resubmitting the same bytes is not stored and validated again each time."""
     visible = Checkpoint.objects.filter(visible_to_owner(owner))
+    # Another user's checkpoint counts only once validation has checked its bytes against the hash: a chunked
+    # upload's hash is the client's declaration until then, and declaring someone else's would squat it.
+    verified = Q(status=CheckpointStatus.READY) if owner is None else Q(owner=owner) | Q(status=CheckpointStatus.READY)
     existing = (
-        visible.filter(archive_sha256=archive_sha256).exclude(status=CheckpointStatus.REJECTED).order_by("id").first()
+        visible.filter(verified, archive_sha256=archive_sha256)
+        .exclude(status=CheckpointStatus.REJECTED).order_by("id").first()
     )
     if existing is not None or owner is None:
         return existing
