@@ -104,7 +104,8 @@ def populate(seed: int) -> dict:
     from django.db import connection
 
     from webapp.leaderboard.scoring import measured_suite_scores
-    from webapp.leaderboard.services import data_version_bump, measured_suite_scores_replace
+    from webapp.core.versioning import data_version_bump
+    from webapp.leaderboard.services import measured_suite_scores_replace
     from webapp.registry.models import (
         BenchmarkResult,
         BenchmarkSuite,
@@ -182,7 +183,7 @@ def version_query_costs(repeats: int = 300) -> tuple[float, float]:
     from django.db.models import Count, Max
 
     from webapp.fits.models import ScalingLawFit
-    from webapp.leaderboard.selectors import data_version, data_version_forget
+    from webapp.core.versioning import data_version, data_version_forget
     from webapp.registry.models import BenchmarkResult, SuiteScore
 
     def alternative():

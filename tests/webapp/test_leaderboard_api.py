@@ -18,8 +18,8 @@ from frontier_processes import wait_for
 from rest_framework.test import APIClient
 
 import fitting
+from webapp.core.versioning import data_version
 from webapp.fits.models import ScalingLawFit
-from webapp.leaderboard.selectors import data_version
 from webapp.leaderboard.services import (
     measured_scores,
     measured_suite_scores_replace,

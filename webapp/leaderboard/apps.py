@@ -3,7 +3,7 @@ from django.db.models.signals import post_delete, post_save
 
 
 def _checkpoint_changed(sender, **kwargs):
-    from webapp.leaderboard.services import data_version_bump
+    from webapp.core.versioning import data_version_bump
 
     data_version_bump()
 

@@ -9,16 +9,11 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.urls import reverse
 
+from webapp.core.versioning import versioned_cache
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, split_fits
 from webapp.jobs.models import Job, JobState
 from webapp.jobs.selectors import job_eta_seconds, job_queue
-from webapp.leaderboard.selectors import (
-    LeaderboardQuery,
-    RowFilter,
-    leaderboard_page,
-    versioned_cache,
-    viewer_key,
-)
+from webapp.leaderboard.selectors import LeaderboardQuery, RowFilter, leaderboard_page, viewer_key
 from webapp.registry.hub import checkpoint_hub_url, llm_hub_url
 from webapp.registry.models import (
     BenchmarkJob,

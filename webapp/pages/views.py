@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from evaluation.vlm_spec import COMPRESSOR_METHODS
-
+from webapp.core.versioning import data_version, versioned_cache
 from webapp.jobs.models import Job, JobState
 from webapp.jobs.selectors import ETA_METHOD
 from webapp.leaderboard.api.serializers import (
@@ -29,10 +29,8 @@ from webapp.leaderboard.selectors import (
     LeaderboardError,
     NoFitYet,
     compressor_table,
-    data_version,
     deploy_recommendation,
     leaderboard_page,
-    versioned_cache,
     viewer_key,
 )
 from webapp.pages import selectors

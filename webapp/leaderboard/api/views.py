@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from webapp.core.versioning import data_version, versioned_cache
 from webapp.leaderboard.api.renderers import LeaderboardCSVRenderer
 from webapp.leaderboard.api.serializers import (
     CompressorQuerySerializer,
@@ -29,11 +30,9 @@ from webapp.leaderboard.selectors import (
     LeaderboardError,
     NoFitYet,
     compressor_table,
-    data_version,
     deploy_recommendation,
     frontier_chart,
     leaderboard_page,
-    versioned_cache,
     viewer_key,
 )
 

@@ -1,6 +1,5 @@
 """Reads behind the leaderboard, frontier, compressor and deploy APIs, one module per question:
 
-- ``versioning``: the data version and the caches keyed by it;
 - ``suite_scores``: what SuiteScore denormalises (newest latency, newest results);
 - ``rows``: which rows a reader sees, how FLOPs are counted, the filtered count and Pareto frontier;
 - ``table``: the leaderboard page; ``fits``: the fit for a Q and scope, and its decisions;
@@ -9,7 +8,7 @@
 Everything a page of leaderboard rows needs sits on SuiteScore (per-benchmark scores and the newest
 latency are denormalised there), so a page is two queries at any size (the sorted ids of the page,
 then its rows); what reads every filtered row (the count and the measured Pareto frontier) is cached
-under the data version, and so is each rendered response (api/views.py)."""
+under the data version (webapp.core.versioning), and so is each rendered response (api/views.py)."""
 
 from webapp.leaderboard.selectors.compressors import compressor_table
 from webapp.leaderboard.selectors.deploy import DeployQuery, deploy_recommendation
@@ -29,12 +28,10 @@ from webapp.leaderboard.selectors.rows import (
 )
 from webapp.leaderboard.selectors.suite_scores import NO_LATENCY, checkpoint_latest_results, latest_latencies
 from webapp.leaderboard.selectors.table import SORT_KEYS, LeaderboardQuery, leaderboard_page
-from webapp.leaderboard.selectors.versioning import data_version, data_version_forget, versioned_cache
 
 __all__ = [
     "NO_LATENCY", "SCOPES", "SORT_KEYS", "Cost", "DeployQuery", "LeaderboardError", "LeaderboardQuery", "NoFitYet",
-    "RowFilter", "checkpoint_latest_results", "compressor_table", "count_and_frontier", "data_version",
-    "data_version_forget", "deploy_recommendation", "fit_at", "fit_decisions", "frontier_chart", "latest_latencies",
-    "leaderboard_page", "points_frame", "scope_matches", "suite_with_benchmark_keys", "versioned_cache",
-    "viewer_key", "visible_scores",
+    "RowFilter", "checkpoint_latest_results", "compressor_table", "count_and_frontier", "deploy_recommendation",
+    "fit_at", "fit_decisions", "frontier_chart", "latest_latencies", "leaderboard_page", "points_frame",
+    "scope_matches", "suite_with_benchmark_keys", "viewer_key", "visible_scores",
 ]

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 
 import fitting
-from webapp.leaderboard.selectors.versioning import versioned_cache
+from webapp.core.versioning import versioned_cache
 from webapp.registry.models import BenchmarkSuite, SuiteScore
 from webapp.registry.selectors import visible_to_owner
 

@@ -1,4 +1,4 @@
-"""Writes of the leaderboard app: ``scores`` (the data version; results as they land, every suite score,
+"""Writes of the leaderboard app: ``scores`` (results as they land, every suite score,
 published scores: the one writer of SuiteScore) and ``refit`` (measured scores and scaling-law fits of
 every suite, skipped where the input has not changed)."""
 
@@ -9,13 +9,12 @@ from webapp.leaderboard.services.scores import (
     ScoresError,
     benchmark_results_record,
     checkpoint_suite_score_refresh,
-    data_version_bump,
     measured_suite_scores_replace,
     published_scores_load,
 )
 
 __all__ = [
     "BOOTSTRAP_SEED", "PAPER_CITATION", "PAPER_URL", "ScoresError", "benchmark_results_record",
-    "checkpoint_suite_score_refresh", "data_version_bump", "fingerprint", "measured_scores",
+    "checkpoint_suite_score_refresh", "fingerprint", "measured_scores",
     "measured_suite_scores_replace", "published_scores_load", "refit_all",
 ]

@@ -15,10 +15,11 @@ from django.conf import settings
 
 import fitting
 from fitting.fit import FIT_METHOD_VERSION, json_safe
+from webapp.core.versioning import data_version_bump
 from webapp.fits.selectors import fit_points, latest_fit, latest_results, suite_benchmarks
 from webapp.fits.services import scaling_law_cannot_fit_record, scaling_law_fit_record
 from webapp.leaderboard.scoring import measured_suite_scores
-from webapp.leaderboard.services.scores import data_version_bump, measured_suite_scores_replace
+from webapp.leaderboard.services.scores import measured_suite_scores_replace
 from webapp.registry.models import BenchmarkSuite
 
 BOOTSTRAP_SEED = 0

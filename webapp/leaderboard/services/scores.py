@@ -1,4 +1,4 @@
-"""Writes for the leaderboard: the data version; results as they land (a checkpoint's suite score at once,
+"""Writes for the leaderboard: results as they land (a checkpoint's suite score at once,
 the coalesced refit recomputes every score and the fits later); every measured suite score (the refit);
 and published scores (the paper's table). The one home of SuiteScore writes."""
 
@@ -6,19 +6,17 @@ import csv
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 import fitting
 from webapp.core.errors import ServiceError
+from webapp.core.versioning import data_version_bump
 from webapp.fits.selectors import suite_benchmarks
 from webapp.fits.services import refit_request
-from webapp.leaderboard.models import DataVersion
 from webapp.leaderboard.scoring import measured_suite_scores
 from webapp.leaderboard.selectors import (
     NO_LATENCY,
     checkpoint_latest_results,
-    data_version_forget,
     latest_latencies,
 )
 from webapp.registry.models import (
@@ -46,19 +44,6 @@ PAPER_URL = "https://arxiv.org/abs/2411.03312"
 
 class ScoresError(ServiceError):
     """Results or published scores that cannot be stored as given; the message says what to fix."""
-
-
-def data_version_bump() -> None:
-    """Move the data version; call it inside the transaction of the write it announces, so the
-    new version and the new data become visible together. This process stops using its
-    remembered version now and again once the write commits."""
-    now = timezone.now()
-    if not DataVersion.objects.filter(pk=1).update(counter=F("counter") + 1, changed_at=now):
-        _, created = DataVersion.objects.get_or_create(pk=1, defaults={"counter": 1, "changed_at": now})
-        if not created:  # another transaction created it first
-            DataVersion.objects.filter(pk=1).update(counter=F("counter") + 1, changed_at=now)
-    data_version_forget()
-    transaction.on_commit(data_version_forget)
 
 
 @transaction.atomic

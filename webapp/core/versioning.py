@@ -1,14 +1,17 @@
-"""The data version: one counter that moves whenever anything leaderboards show changes, and the
-caches keyed by it (responses, counts, frontiers). Reads here; ``webapp.leaderboard.services.data_version_bump``
-moves it."""
+"""The data version: one counter that moves whenever anything leaderboards show changes (``data_version_bump``,
+in the transaction of the write), the version readers see (``data_version``, remembered per process) and the
+caches keyed by it (``versioned_cache``: responses, counts, frontiers)."""
 
 import hashlib
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
-from webapp.leaderboard.models import DataVersion
+from webapp.core.models import DataVersion
 
 # Cached values outlive their version only until this many seconds (a backstop for writes
 # that do not move the version, e.g. an admin renaming an LLM).
@@ -49,3 +52,16 @@ def versioned_cache(parts: tuple, compute, version: str | None = None):
         value = compute()
         cache.set(key, value, CACHE_SECONDS)
     return value
+
+
+def data_version_bump() -> None:
+    """Move the data version; call it inside the transaction of the write it announces, so the
+    new version and the new data become visible together. This process stops using its
+    remembered version now and again once the write commits."""
+    now = timezone.now()
+    if not DataVersion.objects.filter(pk=1).update(counter=F("counter") + 1, changed_at=now):
+        _, created = DataVersion.objects.get_or_create(pk=1, defaults={"counter": 1, "changed_at": now})
+        if not created:  # another transaction created it first
+            DataVersion.objects.filter(pk=1).update(counter=F("counter") + 1, changed_at=now)
+    data_version_forget()
+    transaction.on_commit(data_version_forget)
