@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 
+from webapp.core.storage import storage_delete_tree
 from webapp.jobs.services import job_submit
 from webapp.registry.hub import HUB_REPO_ID, HUB_REVISION
 from webapp.registry.models import (
@@ -102,7 +103,11 @@ def checkpoint_submit(
         # A File with a temporary_file_path (a large multipart upload, an assembled chunked upload)
         # is moved into local storage rather than copied; S3 streams it like any file.
         content = archive if isinstance(archive, File) else File(archive, name=filename)
-        stored = default_storage.save(f"checkpoints/{checkpoint.pk}/upload/{safe_filename(filename)}", content)
+        try:
+            stored = default_storage.save(f"checkpoints/{checkpoint.pk}/upload/{safe_filename(filename)}", content)
+        except OSError:  # e.g. a full disk: no half-written file stays behind (the row is rolled back)
+            storage_delete_tree(f"checkpoints/{checkpoint.pk}")
+            raise
         checkpoint.files_prefix = stored
         checkpoint.size_bytes = default_storage.size(stored)
         checkpoint.save(update_fields=["files_prefix", "size_bytes"])

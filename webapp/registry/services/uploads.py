@@ -80,7 +80,11 @@ def upload_append(upload: Upload, *, start: int, stream, length: int) -> Upload:
             if start + length > upload.size:
                 raise RegistryError(f"Chunk ends at byte {start + length}, past the declared size {upload.size}.")
             part.truncate(start)  # drop the tail of an interrupted chunk
-            written = write_stream_at(part.fileno(), path, stream, start, length)
+            try:
+                written = write_stream_at(part.fileno(), path, stream, start, length)
+            except OSError:  # e.g. a full disk: the upload keeps the bytes it had, to resume from there
+                part.truncate(start)
+                raise
             if written != length:
                 part.truncate(start)
                 raise RegistryError(f"The chunk was cut short: {written} of {length} bytes arrived; send it again.")
