@@ -49,11 +49,11 @@ def checkpoint_validate(
         return {"status": "rejected", "reason": reason}
     duplicate = content_duplicate(checkpoint, report.checkpoint_sha256)
     if duplicate is not None:
-        # Never name, or link to, a checkpoint its owner may not see (someone else's private one).
-        visible = Checkpoint.objects.filter(visible_to_owner(checkpoint.owner), pk=duplicate.pk).exists()
-        where = f"as checkpoint {duplicate.pk} ({duplicate.name})" if visible else "by another user, privately"
-        checkpoint_reject(checkpoint, f"The same files are already registered {where}.",
-                          duplicate_of=duplicate if visible else None)
+        # content_duplicate looks only among checkpoints the owner may see, so naming it gives nothing away.
+        checkpoint_reject(
+            checkpoint, f"The same files are already registered as checkpoint {duplicate.pk} ({duplicate.name}).",
+            duplicate_of=duplicate,
+        )
         return {"status": "duplicate", "duplicate_of": duplicate.pk}
     prefix = f"checkpoints/{checkpoint.pk}/files"
     store(root, prefix)
