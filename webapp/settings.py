@@ -257,6 +257,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 FRONTIER_JOB_HEARTBEAT_SECONDS = env.float("FRONTIER_JOB_HEARTBEAT_SECONDS", default=10.0)
 FRONTIER_JOB_LEASE_SECONDS = env.float("FRONTIER_JOB_LEASE_SECONDS", default=60.0)
 FRONTIER_JOB_MAX_ATTEMPTS = env.int("FRONTIER_JOB_MAX_ATTEMPTS", default=3)
+# Tries lost to the platform (worker killed, database or storage away) have their own cap (jobs.services._tries_spent).
+FRONTIER_JOB_MAX_PLATFORM_FAILURES = env.int("FRONTIER_JOB_MAX_PLATFORM_FAILURES", default=8)
 FRONTIER_REAPER_INTERVAL_SECONDS = env.float("FRONTIER_REAPER_INTERVAL_SECONDS", default=30.0)
 FRONTIER_JOB_LOG_TAIL_LINES = 200
 CELERY_BEAT_SCHEDULE = {
@@ -325,6 +327,8 @@ FRONTIER_HEALTH_TIMEOUT_SECONDS = env.float("FRONTIER_HEALTH_TIMEOUT_SECONDS", d
 # /healthz reports "degraded" (HTTP 200) while a queue's oldest queued job has waited longer than this
 # since it was due; per-queue values (e.g. "gpu-train=7200;gpu-eval=3600") override it for that queue.
 FRONTIER_QUEUE_STALL_SECONDS = env.float("FRONTIER_QUEUE_STALL_SECONDS", default=300.0)
+# /healthz is degraded when the media or var disk has less free space than this (bytes).
+FRONTIER_DISK_LOW_BYTES = env.int("FRONTIER_DISK_LOW_BYTES", default=2 * 10**9)
 FRONTIER_QUEUE_STALL_SECONDS_BY_QUEUE = env.dict(
     "FRONTIER_QUEUE_STALL_SECONDS_BY_QUEUE", cast={"value": float}, default={}
 )

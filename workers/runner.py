@@ -12,16 +12,18 @@ error), ``worker_lost`` / ``cancelled`` for those outcomes, else ``internal_erro
 """
 
 import collections
+import contextlib
 import logging
 import os
 import threading
+import time
 import traceback
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from webapp.jobs import services
+from webapp.jobs import selectors, services
 from webapp.jobs.models import AttemptOutcome, FailureClass, Job, JobAttempt
 from workers.celery_app import app
 
@@ -79,6 +81,7 @@ class JobContext:
         self.progress_total: int | None = None
         self.cancel_requested = threading.Event()
         self.lease_lost = threading.Event()
+        self.lease_expiring = ""  # why the attempt stopped itself before its lease could expire
         self._wake = threading.Event()
 
     def progress(self, done: int, total: int | None = None) -> None:
@@ -88,7 +91,7 @@ class JobContext:
 
     def check(self) -> None:
         if self.lease_lost.is_set():
-            raise LeaseLost(f"job {self.job.pk} was taken over; attempt {self.attempt.number} stops")
+            raise LeaseLost(self.lease_expiring or f"job {self.job.pk} was taken over; attempt {self.attempt.number} stops")
         if self.cancel_requested.is_set():
             raise JobCancelled(f"job {self.job.pk} was cancelled")
 
@@ -100,15 +103,35 @@ class JobContext:
     def wake(self) -> None:
         self._wake.set()
 
+    @contextlib.contextmanager
+    def fenced(self):
+        """A transaction in which this attempt still owns its job (``services.attempt_hold``): wrap every
+        write of shared state (results, a registered checkpoint) in it, so a taken-over attempt's write
+        never lands. Raises ``LeaseLost`` when the job was taken over."""
+        with transaction.atomic():
+            try:
+                services.attempt_hold(self.attempt)
+            except services.LeaseNotHeld as error:
+                self.lease_lost.set()
+                raise LeaseLost(str(error)) from None
+            yield
+
 
 class Heartbeat(threading.Thread):
-    """Renews the lease every FRONTIER_JOB_HEARTBEAT_SECONDS while the handler runs."""
+    """Renews the lease every FRONTIER_JOB_HEARTBEAT_SECONDS while the handler runs.
+
+    A failed renewal (the database restarting, a dropped connection) closes this thread's connection so the
+    next beat opens a new one. When no renewal has succeeded for so long that the lease could expire before
+    the next beat, the attempt stops itself (``lease_lost``): another attempt may take the job over once the
+    lease expires, and two attempts must never work on one job at once.
+    """
 
     def __init__(self, ctx: JobContext, log_tail: LogTail):
         super().__init__(name=f"heartbeat-job-{ctx.job.pk}", daemon=True)
         self.ctx = ctx
         self.log_tail = log_tail
         self.stopped = threading.Event()
+        self.renewed_at = time.monotonic()  # the claim took the lease just before the thread started
 
     def run(self) -> None:
         try:
@@ -118,6 +141,7 @@ class Heartbeat(threading.Thread):
             connection.close()
 
     def beat(self) -> None:
+        started = time.monotonic()
         try:
             reply = services.job_heartbeat(
                 self.ctx.attempt,
@@ -126,13 +150,27 @@ class Heartbeat(threading.Thread):
                 log_tail=self.log_tail.text(),
             )
         except Exception:
-            logger.exception("Heartbeat of job %s failed; will try again", self.ctx.job.pk)
+            logger.exception("Heartbeat of job %s failed; will try again on a new connection", self.ctx.job.pk)
+            connection.close()
+            self.stop_if_lease_may_expire()
             return
+        self.renewed_at = started
         if not reply.lease_held:
             self.ctx.lease_lost.set()
             self.ctx.wake()
         if reply.cancel_requested:
             self.ctx.cancel_requested.set()
+            self.ctx.wake()
+
+    def stop_if_lease_may_expire(self) -> None:
+        unrenewed = time.monotonic() - self.renewed_at
+        if unrenewed + settings.FRONTIER_JOB_HEARTBEAT_SECONDS >= settings.FRONTIER_JOB_LEASE_SECONDS:
+            self.ctx.lease_expiring = (
+                f"attempt {self.ctx.attempt.number} of job {self.ctx.job.pk} could not renew its lease for "
+                f"{unrenewed:.1f} s (lease {settings.FRONTIER_JOB_LEASE_SECONDS:g} s) and stopped itself, so that "
+                f"another attempt can take the job over"
+            )
+            self.ctx.lease_lost.set()
             self.ctx.wake()
 
 
@@ -158,11 +196,34 @@ def failure_class_of(error: BaseException) -> str:
     return getattr(error, "failure_class", None) or FailureClass.INTERNAL_ERROR
 
 
+def _claim(task, job_id: int) -> JobAttempt | None:
+    """Claim the job for this delivery. A message the broker *redelivers* (its worker died) while the dead
+    attempt's lease still runs is not dropped: this worker watches the lease and takes the job over the
+    moment it expires, keeping the job's place, unless the holder proves alive by renewing it."""
+    request = task.request
+
+    def claim():
+        return services.job_claim(job_id, task_id=request.id or "", hostname=request.hostname or "", pid=os.getpid())
+
+    attempt = _with_database_retries(claim, what=f"claim job {job_id}")
+    if attempt is not None or not (getattr(request, "delivery_info", None) or {}).get("redelivered"):
+        return attempt
+    held = selectors.job_lease(job_id)
+    while held is not None:
+        time.sleep(max(0.05, min(settings.FRONTIER_JOB_HEARTBEAT_SECONDS, held.seconds_left + 0.05)))
+        now = selectors.job_lease(job_id)
+        if now is None or (now.attempt, now.heartbeat_at) != (held.attempt, held.heartbeat_at):  # ended, or alive
+            return None
+        if now.seconds_left <= 0:
+            logger.info("Job %s: the redelivered message takes over the expired lease", job_id)
+            return claim()
+        held = now
+    return None
+
+
 def execute_job(task, job_id: int, handler) -> None:
     close_old_connections()
-    attempt = services.job_claim(
-        job_id, task_id=task.request.id or "", hostname=task.request.hostname or "", pid=os.getpid()
-    )
+    attempt = _claim(task, job_id)
     if attempt is None:
         return
     job = Job.objects.get(pk=job_id)
@@ -181,9 +242,10 @@ def execute_job(task, job_id: int, handler) -> None:
     except JobCancelled as error:
         outcome, error_class, error_message = AttemptOutcome.CANCELLED, "JobCancelled", str(error)
         failure_class = FailureClass.CANCELLED
-    except LeaseLost as error:
+    except (LeaseLost, services.LeaseNotHeld) as error:
         outcome, error_class, error_message = AttemptOutcome.LOST, "LeaseLost", str(error)
         failure_class = FailureClass.WORKER_LOST
+        logger.warning("Job %s attempt %s stopped: %s", job_id, attempt.number, error)
     except TransientJobError as error:
         outcome, error_class, error_message = AttemptOutcome.RETRY, type(error).__name__, str(error)
         failure_class, next_params = error.failure_class, error.params
@@ -204,11 +266,32 @@ def execute_job(task, job_id: int, handler) -> None:
         heartbeat.stopped.set()
         heartbeat.join()
         root.removeHandler(log_tail)
-    services.attempt_finish(
-        attempt, outcome, result=result, error_class=error_class, error_message=error_message,
-        failure_class=failure_class, log_tail=log_tail.text(), retry_countdown=countdown, retry_params=next_params,
-        progress_done=ctx.progress_done, progress_total=ctx.progress_total,
+    _with_database_retries(
+        lambda: services.attempt_finish(
+            attempt, outcome, result=result, error_class=error_class, error_message=error_message,
+            failure_class=failure_class, log_tail=log_tail.text(), retry_countdown=countdown,
+            retry_params=next_params, progress_done=ctx.progress_done, progress_total=ctx.progress_total,
+        ),
+        what=f"record the end of job {job_id} attempt {attempt.number}",
     )
+
+
+def _with_database_retries(write, what: str):
+    """Run a bookkeeping write, retrying on a new connection while the database is away for up to a lease
+    period (a restart takes seconds); after that the error propagates and the reaper recovers the job."""
+    deadline = time.monotonic() + settings.FRONTIER_JOB_LEASE_SECONDS
+    pause = 0.25
+    while True:
+        try:
+            return write()
+        except DatabaseError:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("Could not %s; the database is unavailable, trying again in %.2f s", what, pause,
+                           exc_info=True)
+            connection.close()
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
 
 
 def job_task(*, soft_time_limit: int | None = None, time_limit: int | None = None):

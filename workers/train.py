@@ -15,13 +15,11 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from evaluation.training import Trainer, TrainingCancelled, TrainingConfig, latest_state
 from evaluation.validation import CheckpointInvalid, validate_checkpoint_dir
-from webapp.core.storage import storage_delete_tree
+from webapp.core.storage import checkpoint_files_store
 from webapp.registry.models import Checkpoint, CheckpointStatus
 from webapp.registry.services import checkpoint_reject
 from webapp.training.configs import training_config_values
@@ -64,7 +62,8 @@ class ProgressRecorder:
         self.step, self.total = step, total
         if self.first_step is None:
             self.first_step, self.first_at = step, time.monotonic()
-            training_attempt_resumed(self.run_id, step - 1)
+            with self.ctx.fenced():
+                training_attempt_resumed(self.run_id, step - 1)
         self.pending.append((step, loss))
         saving = self.save_every and step % self.save_every == 0
         due = time.monotonic() - self.flushed_at >= settings.FRONTIER_TRAINING_LOSS_FLUSH_SECONDS
@@ -81,12 +80,14 @@ class ProgressRecorder:
         if not self.pending:
             return
         try:
-            training_progress_record(
-                self.run_id, losses=self.pending, steps_done=self.step, steps_total=self.total,
-                eta_seconds=self.eta_seconds(),
-            )
-        except DatabaseError:  # keep the rows for the next flush; training goes on
+            with self.ctx.fenced():  # a taken-over attempt stops here instead of writing over its successor
+                training_progress_record(
+                    self.run_id, losses=self.pending, steps_done=self.step, steps_total=self.total,
+                    eta_seconds=self.eta_seconds(),
+                )
+        except DatabaseError:  # keep the rows for the next flush (on a new connection); training goes on
             self.ctx.log.exception("Could not store the losses of training %s; will try again", self.run_id)
+            connection.close_if_unusable_or_obsolete()
             return
         self.pending = []
         self.flushed_at = time.monotonic()
@@ -97,21 +98,27 @@ def _local_folder(checkpoint: Checkpoint | None) -> str | None:
 
 
 def register_trained_checkpoint(ctx, run: TrainingRun, folder: Path) -> Checkpoint:
-    """Store the trained folder as checkpoints/<pk>/files and accept it after the upload validation."""
-    checkpoint = trained_checkpoint_create(run)
+    """Store the trained folder as checkpoints/<pk>/files and accept it after the upload validation.
+
+    Once per run: every write is fenced by the attempt's lease, and a checkpoint already accepted is
+    returned as it is (a second registration is a no-op)."""
+    with ctx.fenced():
+        checkpoint = trained_checkpoint_create(run)
+    if checkpoint.status == CheckpointStatus.READY:
+        return checkpoint
     try:
         report = validate_checkpoint_dir(folder)
     except CheckpointInvalid as error:
         reason = "\n".join(error.problems)
-        checkpoint_reject(checkpoint, reason)
+        with ctx.fenced():
+            checkpoint_reject(checkpoint, reason)
         raise TrainedCheckpointInvalid(f"the trained checkpoint {checkpoint.pk} failed validation: {reason}") from None
     prefix = f"checkpoints/{checkpoint.pk}/files"
-    storage_delete_tree(prefix)  # an interrupted earlier copy must not leave renamed duplicates
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        with open(path, "rb") as handle:
-            default_storage.save(f"{prefix}/{path.relative_to(folder).as_posix()}", File(handle))
+    checkpoint_files_store(folder, prefix, report.file_sha256, lambda: ctx.check())
     config = json.loads((folder / "config.json").read_text())
-    trained_checkpoint_accept(run, checkpoint, report=report.to_dict(), config=config, files_prefix=prefix)
+    with ctx.fenced():
+        checkpoint = trained_checkpoint_accept(run, checkpoint, report=report.to_dict(), config=config,
+                                               files_prefix=prefix)
     ctx.log.info("Training %s registered checkpoint %s (%s)", run.pk, checkpoint.pk, checkpoint.name)
     return checkpoint
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx2
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import snapshot_download
@@ -171,13 +170,6 @@ def _checkpoint_files(checkpoint: Checkpoint, work: Path) -> tuple[Path, Checkpo
     return _uploaded_archive(checkpoint, work)
 
 
-def _store_files(root: Path, prefix: str, ctx) -> None:
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        with open(path, "rb") as handle:
-            default_storage.save(f"{prefix}/{path.relative_to(root).as_posix()}", File(handle))
-        ctx.check()
-
-
 WORK_FOLDER_PREFIX = "validate-job-"
 
 
@@ -217,8 +209,9 @@ def validate_checkpoint_job(ctx) -> dict:
         outcome = checkpoint_validate(
             checkpoint,
             fetch=lambda: _checkpoint_files(checkpoint, work),
-            store=lambda root, prefix: _store_files(root, prefix, ctx),
             invalid=(ArchiveError, CheckpointInvalid, RegistryError, ReferenceUnavailable),
+            check=ctx.check,
+            guard=ctx.fenced,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -120,14 +120,38 @@ def test_reaper_requeues_a_job_with_a_stale_heartbeat_with_a_reason(django_captu
     assert reason.startswith("reaped: attempt 1 on w1@test (pid 123) stopped heartbeating")
 
 
-def test_reaper_fails_a_job_that_used_all_its_attempts():
+def test_lost_workers_do_not_use_up_the_jobs_attempts_but_have_their_own_cap(settings):
+    """Platform failures (a worker lost, the database or storage away) are retried without using up
+    max_attempts, up to FRONTIER_JOB_MAX_PLATFORM_FAILURES (a 5-kill chaos run used 3 of 3 attempts, #15)."""
+    settings.FRONTIER_JOB_MAX_PLATFORM_FAILURES = 2
     job = submit(max_attempts=1)
+    claim(job)
+    expire_lease(job)
+    assert jobs_reap().requeued == [job.pk]  # 1 platform failure of 2: again, though max_attempts is 1
     claim(job)
     expire_lease(job)
     report = jobs_reap()
     job.refresh_from_db()
     assert report.ended == [job.pk]
-    assert job.state == JobState.FAILED and "gave up after 1 attempts" in job.error
+    assert job.state == JobState.FAILED and job.failure_class == "worker_lost"
+    assert "gave up after 2 failures of the platform" in job.error
+
+
+def test_the_jobs_own_failures_and_the_platforms_are_counted_apart(settings):
+    settings.FRONTIER_JOB_MAX_PLATFORM_FAILURES = 5
+    job = submit(max_attempts=2)
+    attempt_finish(claim(job), AttemptOutcome.RETRY, error_class="Busy", error_message="x", failure_class="transient")
+    claim(job)
+    expire_lease(job)
+    assert jobs_reap().requeued == [job.pk]
+    attempt_finish(claim(job), AttemptOutcome.RETRY, error_class="Down", error_message="db",
+                   failure_class="database_unavailable")
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED  # 1 own failure, 2 platform failures
+    attempt_finish(claim(job), AttemptOutcome.RETRY, error_class="Busy", error_message="again", failure_class="transient")
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED and job.attempt_count == 4
+    assert job.error == "Busy: again; gave up after 2 failed attempts (max_attempts 2)"
 
 
 def test_reaper_leaves_healthy_jobs_alone():
@@ -157,7 +181,7 @@ def test_transient_failure_is_retried_then_fails_for_good(django_capture_on_comm
     assert job.state == JobState.QUEUED and len(callbacks) == 1
     attempt_finish(claim(job), AttemptOutcome.RETRY, error_class="Busy", error_message="again")
     job.refresh_from_db()
-    assert job.state == JobState.FAILED and job.error == "Busy: again"
+    assert job.state == JobState.FAILED and job.error == "Busy: again; gave up after 2 failed attempts (max_attempts 2)"
     assert [a.outcome for a in job.attempts.all()] == [AttemptOutcome.RETRY, AttemptOutcome.RETRY]
 
 

@@ -344,7 +344,7 @@ def test_a_duplicate_of_another_users_private_checkpoint_is_not_named(alice, bob
     assert content_duplicate(mine, "ab" * 32) is None  # bob's private copy is not alice's business
     Checkpoint.objects.filter(pk=private.pk).update(visibility="public")
     report = SimpleNamespace(checkpoint_sha256="ab" * 32)
-    outcome = checkpoint_validate(mine, fetch=lambda: (tmp_path, report), store=None, invalid=())
+    outcome = checkpoint_validate(mine, fetch=lambda: (tmp_path, report), invalid=())
     mine.refresh_from_db()
     assert outcome == {"status": "duplicate", "duplicate_of": private.pk} and mine.duplicate_of_id == private.pk
     assert mine.rejection_reason == f"The same files are already registered as checkpoint {private.pk} (bob's secret)."

@@ -97,7 +97,8 @@ def test_a_transient_error_retries_with_new_params_and_keeps_its_class_when_atte
     assert [a.failure_class for a in job.attempts.all()] == ["out_of_memory", "out_of_memory"]
 
 
-def test_a_job_whose_worker_died_on_its_last_attempt_fails_as_worker_lost():
+def test_a_job_whose_worker_died_on_its_last_platform_retry_fails_as_worker_lost(settings):
+    settings.FRONTIER_JOB_MAX_PLATFORM_FAILURES = 1
     job = job_submit(task_name="workers.tasks.diagnostic_sleep", max_attempts=1)
     job_claim(job.pk, task_id="t", hostname="w1@test", pid=1)
     Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
@@ -196,7 +197,9 @@ def test_unreachable_object_storage_is_a_transient_storage_error(synthetic_run, 
     assert "retrying in 10 s" in job.transitions.last().reason
 
 
-def test_a_full_disk_during_validation_is_retried_and_leaves_the_checkpoint_rejected_with_the_reason(monkeypatch):
+def test_a_full_disk_during_validation_is_retried_and_leaves_the_checkpoint_rejected_with_the_reason(
+    monkeypatch, settings
+):
     """ENOSPC is the platform's, not the files': retried as storage_error; when the attempts run out the
     checkpoint is rejected with the reason and what to do, not left `validating` (issue #15 row 4)."""
     import errno
@@ -208,8 +211,9 @@ def test_a_full_disk_during_validation_is_retried_and_leaves_the_checkpoint_reje
         raise OSError(errno.ENOSPC, "No space left on device", str(work))
 
     monkeypatch.setattr(validate, "_checkpoint_files", full_disk)
+    settings.FRONTIER_JOB_MAX_PLATFORM_FAILURES = 2  # storage is the platform's: its own cap, not max_attempts
     checkpoint = Checkpoint.objects.create(name="c", status=CheckpointStatus.UPLOADED)
-    job = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk}, max_attempts=2)
+    job = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk}, max_attempts=1)
 
     job = run(validate.validate_checkpoint_job, job=job)
     checkpoint.refresh_from_db()
@@ -224,8 +228,10 @@ def test_a_full_disk_during_validation_is_retried_and_leaves_the_checkpoint_reje
     assert "No space left on device" in checkpoint.rejection_reason and "Upload it again" in checkpoint.rejection_reason
 
 
-def test_a_validation_whose_workers_kept_dying_leaves_the_checkpoint_rejected_not_validating():
+def test_a_validation_whose_workers_kept_dying_leaves_the_checkpoint_rejected_not_validating(settings):
     from webapp.jobs.task_names import VALIDATE
+
+    settings.FRONTIER_JOB_MAX_PLATFORM_FAILURES = 1
 
     checkpoint = Checkpoint.objects.create(name="c", status=CheckpointStatus.VALIDATING)
     job = job_submit(task_name=VALIDATE.name, params={"checkpoint_id": checkpoint.pk}, max_attempts=1)

@@ -1,9 +1,13 @@
 """Walking, deleting and streaming folders in the default storage, local disk or S3 alike."""
 
+import errno
+import hashlib
 import shutil
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+from django.core.files import File
 from django.core.files.storage import default_storage
 
 READ_BYTES = 1 << 20
@@ -67,3 +71,46 @@ def storage_tar(prefix: str, files: list[tuple[str, int]], top: str, mtime: floa
         yield b"\0" * (2 * TAR_BLOCK)
 
     return length, stream()
+
+
+class StoredFilesMismatch(OSError):
+    """What storage holds under a prefix is not what was written there (a copy cut short, a file renamed
+    beside another's leftover): an I/O error (EIO), so the job that wrote them is retried."""
+
+    def __init__(self, prefix: str, problems: list[str]):
+        super().__init__(errno.EIO, f"the files stored under {prefix} are not those validated: {'; '.join(problems)}")
+
+
+def storage_digests(prefix: str) -> dict[str, str]:
+    """SHA-256 of every stored file under `prefix`, by its name relative to the prefix."""
+    digests = {}
+    for name in storage_files(prefix):
+        digest = hashlib.sha256()
+        for block in storage_read(name):
+            digest.update(block)
+        digests[name[len(prefix) + 1:]] = digest.hexdigest()
+    return digests
+
+
+def checkpoint_files_store(root: Path, prefix: str, file_sha256: dict[str, str], check: Callable[[], None]) -> None:
+    """Store the validated files of `root` under `prefix`, so that what is stored is exactly what was
+    validated (`file_sha256`: relative path -> SHA-256, the validation report's), or raise.
+
+    Whatever an earlier, killed attempt left under the prefix is deleted first (storage would otherwise
+    save beside a half-written file under another name); each file must land under its own name; then
+    every stored file is read back and its hash compared with the report's. `check()` runs between files
+    (a cancelled or taken-over job stops there)."""
+    storage_delete_tree(prefix)
+    for relative in sorted(file_sha256):
+        with open(root / relative, "rb") as handle:
+            name = default_storage.save(f"{prefix}/{relative}", File(handle))
+        if name != f"{prefix}/{relative}":
+            raise StoredFilesMismatch(prefix, [f"{relative} was stored as {name}"])
+        check()
+    stored = storage_digests(prefix)
+    problems = [f"{relative} is missing" for relative in sorted(set(file_sha256) - set(stored))]
+    problems += [f"{relative} was not validated" for relative in sorted(set(stored) - set(file_sha256))]
+    problems += [f"{relative} differs from the validated file" for relative in sorted(set(stored) & set(file_sha256))
+                 if stored[relative] != file_sha256[relative]]
+    if problems:
+        raise StoredFilesMismatch(prefix, problems)

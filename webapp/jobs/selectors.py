@@ -1,7 +1,8 @@
-"""Reads of jobs for pages, the API and /healthz: a job, the jobs a user may see, and the queue (positions,
+"""Reads of jobs for pages, the API, /healthz and workers: a job, a running job's lease, the jobs a user may see, and the queue (positions,
 estimated start and finish, per-queue counts and waiting times)."""
 
 import collections
+import datetime
 import heapq
 import math
 import statistics
@@ -34,6 +35,24 @@ def job_eta_seconds(job: Job, now=None) -> float | None:
     elapsed = ((now or timezone.now()) - job.started_at).total_seconds()
     remaining = max(0, job.progress_total - job.progress_done)
     return max(0.0, elapsed / job.progress_done * remaining)
+
+
+@dataclass(frozen=True)
+class Lease:
+    attempt: int
+    heartbeat_at: datetime.datetime | None
+    seconds_left: float
+
+
+def job_lease(job_id: int) -> Lease | None:
+    """The lease of a running job (None when the job is not running)."""
+    row = Job.objects.filter(pk=job_id, state=JobState.RUNNING).values(
+        "attempt_count", "heartbeat_at", "lease_expires_at"
+    ).first()
+    if row is None or row["lease_expires_at"] is None:
+        return None
+    left = (row["lease_expires_at"] - timezone.now()).total_seconds()
+    return Lease(attempt=row["attempt_count"], heartbeat_at=row["heartbeat_at"], seconds_left=left)
 
 
 # --- The queue: every queued or running job, its position and estimated times ---------------------

@@ -25,6 +25,12 @@ class JobError(ServiceError):
     """A request about a job that cannot be honoured; the message says why."""
 
 
+class LeaseNotHeld(JobError):
+    """A write of an attempt that no longer owns its job (the reaper or another worker took it over)."""
+
+    failure_class = FailureClass.WORKER_LOST
+
+
 def _lease() -> timedelta:
     return timedelta(seconds=settings.FRONTIER_JOB_LEASE_SECONDS)
 
@@ -125,11 +131,9 @@ def job_claim(job_id: int, *, task_id: str, hostname: str, pid: int) -> JobAttem
                 )
                 return None
             lost_reason = _close_lost_attempt(job, now, taken_over_by=hostname)
-            if job.attempt_count >= job.max_attempts:
-                _finish_job(
-                    job, JobState.FAILED, now, f"{lost_reason}; gave up after {job.attempt_count} attempts",
-                    failure_class=FailureClass.WORKER_LOST,
-                )
+            spent = _tries_spent(job)
+            if spent:
+                _finish_job(job, JobState.FAILED, now, f"{lost_reason}; {spent}", failure_class=FailureClass.WORKER_LOST)
                 return None
         if job.cancel_requested_at:
             _finish_job(job, JobState.CANCELLED, now, "cancelled before it started")
@@ -173,6 +177,21 @@ def _close_lost_attempt(job: Job, now: datetime, taken_over_by: str) -> str:
     return reason
 
 
+def _tries_spent(job: Job) -> str:
+    """Why the job may not try again ('' when it may). Failures of the platform (a worker lost, the
+    database or storage unavailable: ``FailureClass.PLATFORM_RETRY``) have their own cap,
+    FRONTIER_JOB_MAX_PLATFORM_FAILURES, and do not use up the job's ``max_attempts``."""
+    classes = list(job.attempts.exclude(outcome=AttemptOutcome.RUNNING).values_list("failure_class", flat=True))
+    platform = sum(1 for failure_class in classes if failure_class in FailureClass.PLATFORM_RETRY)
+    own = len(classes) - platform
+    if own >= job.max_attempts:
+        return f"gave up after {own} failed attempts (max_attempts {job.max_attempts})"
+    if platform >= settings.FRONTIER_JOB_MAX_PLATFORM_FAILURES:
+        return (f"gave up after {platform} failures of the platform (worker lost, database or storage "
+                f"unavailable); the operators should look at the workers")
+    return ""
+
+
 def _finish_job(job: Job, state: str, now: datetime, reason: str, result=None, failure_class: str = "") -> None:
     _transition(job, state, reason, now)
     job.finished_at = now
@@ -186,6 +205,23 @@ def _finish_job(job: Job, state: str, now: datetime, reason: str, result=None, f
     job.save()
     if state == JobState.FAILED:
         job_failed.send(sender=Job, job=job)
+
+
+def attempt_hold(attempt: JobAttempt) -> None:
+    """Fencing for a job's writes: run inside the transaction of the write it guards, it locks the job's
+    row and raises ``LeaseNotHeld`` unless ``attempt`` is still the job's current attempt (its number is the
+    fencing token). The reaper and other workers lock that row before they take a job over, so until the
+    transaction ends nobody can: a write of a stale attempt (one that was taken over while it went on
+    working) never lands."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("attempt_hold must run inside the transaction of the write it guards")
+    job = Job.objects.select_for_update().filter(pk=attempt.job_id).values("state", "attempt_count").first()
+    if job is None or job["state"] != JobState.RUNNING or job["attempt_count"] != attempt.number:
+        now = f"{job['state']}, attempt {job['attempt_count']}" if job else "deleted"
+        raise LeaseNotHeld(
+            f"attempt {attempt.number} of job {attempt.job_id} no longer holds its lease (the job is {now}); "
+            f"its write was not made"
+        )
 
 
 @dataclass(frozen=True)
@@ -262,14 +298,16 @@ def attempt_finish(
             _finish_job(job, JobState.SUCCEEDED, now, f"attempt {attempt.number} succeeded", result=result)
         elif outcome == AttemptOutcome.CANCELLED:
             _finish_job(job, JobState.CANCELLED, now, "cancelled while running")
-        elif outcome == AttemptOutcome.RETRY and job.attempt_count < job.max_attempts:
+        elif outcome in (AttemptOutcome.RETRY, AttemptOutcome.LOST) and not (spent := _tries_spent(job)):
+            # LOST while still holding the lease: the attempt stopped itself, unable to renew it in time.
             job.params = {**job.params, **(retry_params or {})}
             _requeue(job, now, f"attempt {attempt.number} failed ({error_class}: {error_message}); "
                                f"retrying in {retry_countdown or 0:.0f} s", countdown=retry_countdown)
         else:
-            _finish_job(
-                job, JobState.FAILED, now, f"{error_class}: {error_message}".strip(": "), failure_class=failure_class
-            )
+            reason = f"{error_class}: {error_message}".strip(": ")
+            if outcome in (AttemptOutcome.RETRY, AttemptOutcome.LOST):
+                reason = f"{reason}; {spent}"
+            _finish_job(job, JobState.FAILED, now, reason, failure_class=failure_class)
     return job
 
 
@@ -325,11 +363,8 @@ def jobs_reap() -> ReapReport:
             if job.cancel_requested_at:
                 _finish_job(job, JobState.CANCELLED, now, f"{reason}; cancel had been requested")
                 ended.append(job.pk)
-            elif job.attempt_count >= job.max_attempts:
-                _finish_job(
-                    job, JobState.FAILED, now, f"{reason}; gave up after {job.attempt_count} attempts",
-                    failure_class=FailureClass.WORKER_LOST,
-                )
+            elif spent := _tries_spent(job):
+                _finish_job(job, JobState.FAILED, now, f"{reason}; {spent}", failure_class=FailureClass.WORKER_LOST)
                 ended.append(job.pk)
             else:
                 _requeue(job, now, f"reaped: {reason}; re-queued")

@@ -299,11 +299,16 @@ def trained_checkpoint_accept(
     run: TrainingRun, checkpoint: Checkpoint, *, report: dict, config: dict, files_prefix: str
 ) -> Checkpoint:
     """Accept the validated trained checkpoint as an upload is accepted, then queue its evaluations
-    on the run's suites with the run's item limit. They belong to the training request, so the
+    on the run's suites with the run's item limit, once: a checkpoint already accepted is returned as it
+    is. They belong to the training request, so the
     per-user evaluation quotas (checked when a user starts an evaluation) do not apply."""
+    checkpoint = Checkpoint.objects.select_for_update().get(pk=checkpoint.pk)
+    if checkpoint.status == CheckpointStatus.READY:  # accepted by an earlier registration: a no-op
+        return checkpoint
     checkpoint_accept(checkpoint, report=report, config=config, files_prefix=files_prefix)
     checkpoint.suites_requested = run.suites
     checkpoint.save(update_fields=["suites_requested"])
-    for suite in BenchmarkSuite.objects.filter(name__in=run.suites):
+    started = set(checkpoint.runs.values_list("suite__name", flat=True))
+    for suite in BenchmarkSuite.objects.filter(name__in=run.suites).exclude(name__in=started):
         run_start(checkpoint=checkpoint, suite=suite, limit=run.eval_limit)
     return checkpoint

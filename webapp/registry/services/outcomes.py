@@ -3,6 +3,7 @@
 ``checkpoint_validate`` owns the whole sequence; the task (workers/validate.py) hands it the I/O: how to
 get the checked folder (an uploaded archive, a path, a hub snapshot) and how to store its files."""
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from webapp.core.storage import storage_delete_tree
+from webapp.core.storage import checkpoint_files_store, storage_delete_tree
 from webapp.jobs.services import job_cancel
 from webapp.registry.models import (
     BenchmarkSuite,
@@ -30,35 +31,42 @@ def checkpoint_validate(
     checkpoint: Checkpoint,
     *,
     fetch: Callable[[], tuple[Path, object]],
-    store: Callable[[Path, str], None],
     invalid: tuple[type[Exception], ...],
+    check: Callable[[], None] = lambda: None,
+    guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> dict:
     """Validate a checkpoint once, start to decision: mark it validating; ``fetch()`` returns the checked
     folder and its report (``evaluation.validation.CheckpointReport``), raising one of ``invalid`` when the
     files cannot be accepted (its message, or its ``problems``, becomes the rejection reason); files with the
-    content of a checkpoint already registered are a duplicate; else ``store(folder, prefix)`` saves them and
-    the checkpoint becomes ready with what the report says. Returns what happened."""
+    content of a checkpoint already registered are a duplicate; else the files are stored under
+    checkpoints/<pk>/files and verified against the report (``checkpoint_files_store``, ``check()`` between
+    files) and the checkpoint becomes ready with what the report says. Each decision is written inside
+    ``guard()`` (the job's fence: a validation that was taken over decides nothing). Returns what happened."""
     if checkpoint.status in (CheckpointStatus.READY, CheckpointStatus.REJECTED):
         return {"status": checkpoint.status, "note": "already decided"}
-    checkpoint_validation_start(checkpoint)
+    with guard():
+        checkpoint_validation_start(checkpoint)
     try:
         root, report = fetch()
     except invalid as error:
         reason = "\n".join(error.problems) if getattr(error, "problems", None) else str(error)
-        checkpoint_reject(checkpoint, reason)
+        with guard():
+            checkpoint_reject(checkpoint, reason)
         return {"status": "rejected", "reason": reason}
     duplicate = content_duplicate(checkpoint, report.checkpoint_sha256)
     if duplicate is not None:
         # content_duplicate looks only among checkpoints the owner may see, so naming it gives nothing away.
-        checkpoint_reject(
-            checkpoint, f"The same files are already registered as checkpoint {duplicate.pk} ({duplicate.name}).",
-            duplicate_of=duplicate,
-        )
+        with guard():
+            checkpoint_reject(
+                checkpoint, f"The same files are already registered as checkpoint {duplicate.pk} ({duplicate.name}).",
+                duplicate_of=duplicate,
+            )
         return {"status": "duplicate", "duplicate_of": duplicate.pk}
     prefix = f"checkpoints/{checkpoint.pk}/files"
-    store(root, prefix)
+    checkpoint_files_store(root, prefix, report.file_sha256, check)
     config = json.loads((root / "config.json").read_text())
-    checkpoint_accept(checkpoint, report=report.to_dict(), config=config, files_prefix=prefix)
+    with guard():
+        checkpoint_accept(checkpoint, report=report.to_dict(), config=config, files_prefix=prefix)
     return {"status": "ready", "llm_params": report.llm_params, "visual_tokens": report.visual_tokens}
 
 
