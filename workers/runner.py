@@ -21,7 +21,7 @@ import traceback
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 
 from webapp.jobs import selectors, services
 from webapp.jobs.models import AttemptOutcome, FailureClass, Job, JobAttempt
@@ -284,7 +284,7 @@ def _with_database_retries(write, what: str):
     while True:
         try:
             return write()
-        except DatabaseError:
+        except (OperationalError, InterfaceError):  # the database away or the connection dropped, not a bug
             if time.monotonic() + pause > deadline:
                 raise
             logger.warning("Could not %s; the database is unavailable, trying again in %.2f s", what, pause,
