@@ -1,6 +1,7 @@
 """Safetensors files read as the format specifies, trusting nothing: the 8-byte little-endian header
 length, the JSON header (duplicate keys refused), each tensor's dtype, shape and data offsets checked against
-the file's data region; pickles recognised by their first bytes and refused, never loaded. Content hashes.
+the file's data region; pickles recognised by their first bytes and refused, never loaded. Content hashes, and
+NaN or infinite values found in the data of floating-point tensors (by their bit patterns, with NumPy).
 No torch: CPU workers run it on untrusted uploads (evaluation.validation).
 """
 
@@ -10,6 +11,8 @@ import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 HASH_CHUNK_BYTES = 1 << 20
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -181,3 +184,43 @@ def combined_sha256(file_digests: dict[str, str]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
+
+
+# How to find NaN and infinite elements of each floating-point dtype: a NumPy float type (np.isfinite), or
+# the element's bits as an unsigned integer with (mask, value): non-finite when bits & mask == value.
+# Integer, boolean and 4/6-bit dtypes have no non-finite values.
+NONFINITE_BITS = {
+    "F16": "<f2", "F32": "<f4", "F64": "<f8", "C64": "<f4",
+    "BF16": ("<u2", 0x7F80, 0x7F80),  # exponent all ones: inf or NaN
+    "F8_E5M2": ("u1", 0x7C, 0x7C),  # exponent all ones: inf or NaN
+    "F8_E4M3": ("u1", 0x7F, 0x7F),  # E4M3FN: only S.1111.111 is NaN, no infinities
+    "F8_E8M0": ("u1", 0xFF, 0xFF),  # 0xFF is NaN
+    "F8_E4M3FNUZ": ("u1", 0xFF, 0x80), "F8_E5M2FNUZ": ("u1", 0xFF, 0x80),  # negative zero's pattern is NaN
+}  # fmt: skip
+SCAN_ELEMENTS = 1 << 24  # elements checked at once: bounds the scan's memory to ~tens of MB
+
+
+def nonfinite_counts(path: str | Path, tensors: dict[str, TensorInfo]) -> dict[str, int]:
+    """Number of NaN or infinite elements per tensor of ``path`` that has any (tensors from its header,
+    already checked by ``read_safetensors_header``), read through a memory map in bounded chunks."""
+    path = Path(path)
+    with path.open("rb") as file:
+        data_start = 8 + struct.unpack("<Q", file.read(8))[0]
+    if path.stat().st_size == data_start:
+        return {}
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start)
+    counts = {}
+    for name, tensor in tensors.items():
+        kind = NONFINITE_BITS.get(tensor.dtype)
+        if kind is None:
+            continue
+        dtype, mask, value = (kind, None, None) if isinstance(kind, str) else kind
+        values = data[tensor.data_offsets[0]:tensor.data_offsets[1]].view(dtype)
+        bad = 0
+        for start in range(0, values.size, SCAN_ELEMENTS):
+            block = values[start:start + SCAN_ELEMENTS]
+            bad += int(block.size - np.count_nonzero(np.isfinite(block)) if mask is None
+                       else np.count_nonzero((block & mask) == value))
+        if bad:
+            counts[name] = bad
+    return counts

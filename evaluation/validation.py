@@ -29,6 +29,7 @@ from .safetensors_check import (
     SafetensorsInvalid,
     TensorInfo,
     combined_sha256,
+    nonfinite_counts,
     pickle_kind,
     pickle_refusal,
     read_safetensors_header,
@@ -137,6 +138,17 @@ class CheckpointValidation(ModelCheck):
                 self.problems += [f"{relative}: {problem}" for problem in error.problems]
             return None
 
+    def refuse_nonfinite(self, weight_files: list[str], tensors: dict[str, TensorInfo]) -> None:
+        """A model with NaN or infinite weights gives meaningless scores: it is refused, naming the tensors."""
+        for relative in weight_files:
+            mine = {name: tensor for name, tensor in tensors.items() if tensor.file == Path(relative).name}
+            for name, count in sorted(nonfinite_counts(self.root / relative, mine).items()):
+                self.problems.append(
+                    f"{relative}: tensor {name!r} holds {count} NaN or infinite value(s) of "
+                    f"{mine[name].numel}; a model with non-finite weights cannot be scored (did its training "
+                    f"diverge?)"
+                )
+
     def read_weights(self, files: list[str]) -> tuple[dict[str, TensorInfo] | None, list[str]]:
         """Tensors of the weights transformers would load (one file, or the shards of the index), and
         those files; None for the tensors when the weights cannot be read (problems say why)."""
@@ -227,6 +239,8 @@ def validate_checkpoint_dir(path: str | Path) -> CheckpointReport:
     if spec is not None and tensors is not None:
         check.check_shapes(spec, tensors)
         llm_params, compressor_params, vision_params = check.count_parameters(spec, tensors)
+    if not check.problems:
+        check.refuse_nonfinite(weight_files, tensors)
     if check.problems:  # every path that leaves spec or tensors unset has recorded a problem
         raise CheckpointInvalid(root, check.problems, check.warnings)
     digests = {relative: sha256_file(root / relative) for relative in files}

@@ -615,3 +615,48 @@ def test_validating_loads_neither_torch_nor_transformers(quecc_checkpoint):
         [sys.executable, "-c", script], cwd=REPOSITORY_ROOT, capture_output=True, text=True, check=True
     )
     assert completed.stdout.split() == [str(validate_checkpoint_dir(quecc_checkpoint).llm_params), "False", "False"]
+
+
+# --- non-finite weights (issue #15 row 9) ---------------------------------------------------------------
+
+
+def test_weights_with_nan_or_infinity_are_refused_naming_the_tensor(quecc_checkpoint, tmp_path):
+    checkpoint = copy_checkpoint(quecc_checkpoint, tmp_path)
+    name = "language_model.model.layers.0.mlp.up_proj.weight"
+
+    def poison(tensors):
+        tensors[name] = tensors[name].clone()
+        tensors[name][0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+
+    edit_weights(checkpoint / "model.safetensors", poison)
+    with pytest.raises(CheckpointInvalid) as raised:
+        validate_checkpoint_dir(checkpoint)
+    numel = load_file(checkpoint / "model.safetensors")[name].numel()
+    assert raised.value.problems == [
+        f"model.safetensors: tensor {name!r} holds 3 NaN or infinite value(s) of {numel}; a model with non-finite "
+        f"weights cannot be scored (did its training diverge?)"
+    ]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64,
+                                   torch.float8_e4m3fn, torch.float8_e5m2, torch.float8_e4m3fnuz,
+                                   torch.float8_e5m2fnuz, torch.complex64])
+def test_non_finite_elements_are_counted_as_torch_counts_them_for_every_bit_pattern(tmp_path, dtype):
+    """Every bit pattern of the element size (all 2^8 or 2^16), and random words for wider types, stored as
+    safetensors and counted by their bits with NumPy; torch's isfinite is the reference."""
+    from evaluation.safetensors_check import nonfinite_counts
+
+    generator = torch.Generator().manual_seed(0)
+    size = torch.empty((), dtype=dtype).element_size()
+    if size <= 2:
+        words = torch.arange(2 ** (8 * size), dtype=torch.int32).to(torch.int16 if size == 2 else torch.uint8)
+    else:
+        words = torch.randint(-2**31, 2**31 - 1, (4096 * size // 4,), dtype=torch.int32, generator=generator)
+        words[:4] = torch.tensor([0x7F800000, 0x7FC00000, -8388608, 0], dtype=torch.int32)  # inf, nan, -inf, 0
+    values = words.view(dtype)
+    path = tmp_path / "w.safetensors"
+    save_file({"t": values}, str(path))
+    reference = torch.view_as_real(values) if values.is_complex() else values.to(torch.float64)
+    expected = int((~torch.isfinite(reference)).sum())
+    counts = nonfinite_counts(path, read_safetensors_header(path))
+    assert expected > 0 and counts.get("t", 0) == expected
