@@ -121,6 +121,17 @@ def test_healthz_is_200_and_degraded_naming_a_queue_whose_oldest_job_waits_too_l
     assert "over 60 s" in body["checks"]["queue:cpu"]["detail"]
 
 
+def test_healthz_is_200_and_degraded_naming_the_disks_when_free_space_is_low(start_worker, start_web):
+    start_worker("w1")
+    url = start_web({"FRONTIER_DISK_LOW_BYTES": str(10**18)})
+
+    body = requests.get(url + "/healthz", timeout=10).json()
+
+    assert body["status"] == "degraded" and sorted(body["failing"]) == ["disk:media", "disk:var"]
+    assert body["checks"]["disk:var"]["extra"]["free_bytes"] > 0
+    assert "uploads and validations will soon be refused" in body["checks"]["disk:media"]["detail"]
+
+
 def test_healthz_is_503_naming_the_workers_when_no_worker_consumes_a_queue(start_worker, start_web):
     start_worker("gpu", queues="gpu-eval,gpu-train")
     url = start_web()

@@ -72,3 +72,16 @@ def test_a_chunk_past_the_free_space_is_a_507_and_the_upload_resumes_from_its_by
     part = small_disk / "uploads" / f"{upload_id}.part"
     assert part.stat().st_size == 100_000  # the partial chunk was cut back off
     assert hashlib.sha256(part.read_bytes()).hexdigest() == hashlib.sha256(b"a" * 100_000).hexdigest()
+
+
+def test_healthz_reports_the_free_space_of_media_and_var_and_degrades_below_the_threshold(small_disk, settings):
+    from webapp.stack.health import check_disk, disk_paths
+
+    paths = disk_paths()
+    assert set(paths) == {"disk:media", "disk:var"} and all(path.startswith(str(small_disk)) for path in paths.values())
+    low = check_disk(paths["disk:media"])
+    assert not low.ok and low.extra["free_bytes"] <= MOUNT_SIZE and low.extra["total_bytes"] == MOUNT_SIZE
+    assert "under 2 GB; uploads and validations will soon be refused" in low.detail
+    settings.FRONTIER_DISK_LOW_BYTES = 1000
+    assert check_disk(paths["disk:var"]).ok
+    assert check_disk(small_disk / "not" / "made" / "yet").ok  # a folder not made yet: the disk it will be on

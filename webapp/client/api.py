@@ -22,7 +22,11 @@ class ApiError(Exception):
 
     @property
     def transient(self) -> bool:
-        return self.status_code >= 500
+        """5xx, except 507: a server out of disk space stays so for longer than a retry waits."""
+        return self.status_code >= 500 and self.status_code != OUT_OF_SPACE
+
+
+OUT_OF_SPACE = 507
 
 
 class ServerUnreachable(Exception):

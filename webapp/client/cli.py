@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-from webapp.client.api import DEFAULT_URL, Api, ApiError, ServerUnreachable
+from webapp.client.api import DEFAULT_URL, OUT_OF_SPACE, Api, ApiError, ServerUnreachable
 from webapp.client.output import describe_checkpoint, describe_run, format_results
 from webapp.client.upload import ARCHIVE_SUFFIXES, DEFAULT_CHUNK_BYTES, UploadFailed, file_sha256, pack_folder, upload_archive
 
@@ -337,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ApiError as error:
+        if error.status_code == OUT_OF_SPACE:
+            print(f"error: the server is out of disk space (507): {error} Run the same command again once its "
+                  f"operators have freed space; an upload resumes from the bytes the server kept.", file=sys.stderr)
+            return EXIT_FAILED
         print(f"error: the server answered {error.status_code}: {error}", file=sys.stderr)
         return EXIT_USAGE if error.status_code == 401 else EXIT_FAILED
     except UploadFailed as error:

@@ -1,15 +1,19 @@
-"""Checks of the parts Frontier needs: database, broker, workers (one consuming every queue) and the
-queues themselves.
+"""Checks of the parts Frontier needs: database, broker, workers (one consuming every queue), the
+queues themselves and the free space of the disks it writes to.
 
 The status is "fail" (HTTP 503) when the database or the broker is down, or no worker consumes some
-queue; "degraded" (HTTP 200: the service works, but jobs wait) when a queue's oldest queued job has
-waited longer than FRONTIER_QUEUE_STALL_SECONDS (or its per-queue value) since it was due; else "ok".
+queue; "degraded" (HTTP 200: the service works, but jobs wait or uploads may soon be refused) when a
+queue's oldest queued job has waited longer than FRONTIER_QUEUE_STALL_SECONDS (or its per-queue value)
+since it was due, or when the media or var disk has less than FRONTIER_DISK_LOW_BYTES free; else "ok".
 """
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection
 
 from webapp.jobs.selectors import queue_stats
@@ -91,6 +95,31 @@ def check_queues() -> dict[str, Check]:
     return checks
 
 
+def check_disk(path) -> Check:
+    """Free space where Frontier writes (checkpoints, upload parts, extraction folders)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:  # not made yet: the disk it will be on
+        path = path.parent
+    usage = shutil.disk_usage(path)
+    low = settings.FRONTIER_DISK_LOW_BYTES
+    extra = {"free_bytes": usage.free, "total_bytes": usage.total, "low_bytes": low}
+    detail = f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB"
+    if usage.free < low:
+        return Check(False, f"{detail}: under {low / 1e9:g} GB; uploads and validations will soon be refused",
+                     extra=extra)
+    return Check(True, detail, extra=extra)
+
+
+def disk_paths() -> dict[str, str]:
+    """The local folders whose disks are checked: media (when the storage is a local disk) and var."""
+    paths = {"disk:var": str(settings.VAR_DIR)}
+    try:
+        paths["disk:media"] = default_storage.path("")
+    except NotImplementedError:  # object storage: its space is the provider's to report
+        pass
+    return paths
+
+
 def system_health() -> dict:
     """Run every check; a part that depends on a failing one is reported as not checked."""
     checks = {"database": _timed(check_database), "broker": _timed(check_broker)}
@@ -110,6 +139,8 @@ def system_health() -> dict:
     else:
         checks.update({f"queue:{queue}": Check(False, "not checked: the database is down")
                        for queue in settings.FRONTIER_QUEUES})
+    for name, path in disk_paths().items():
+        checks[name] = _timed(lambda path=path: check_disk(path))
     failing = [name for name, check in checks.items() if not check.ok]
     if any(name in ESSENTIAL for name in failing) or "queues" in failing:
         status = "fail"
