@@ -17,7 +17,7 @@ from frontier_processes import ProcessGroup, free_port, wait_for
 TESTS = Path(__file__).resolve().parent
 # Tiers (pytest.ini's markers): a test is marked by its directory and by the processes it starts, so a new
 # test lands in the right tier without anyone remembering to mark it. `make test-fast` leaves these out.
-TIER_BY_DIRECTORY = {"integration": "integration", "browser": "browser"}
+TIER_BY_DIRECTORY = {"integration": "integration", "faults": "integration", "browser": "browser"}
 PROCESS_FIXTURES = {"start_worker": "integration", "start_web": "integration", "live_server_url": "integration"}
 
 
