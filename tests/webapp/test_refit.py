@@ -303,3 +303,46 @@ def test_two_compressors_at_the_same_configurations_are_pooled_not_refused(fast_
     assert fit.method["repeats"].startswith("replicates pooled")
     assert (fit.method["checkpoints"], fit.method["configurations"], fit.method["repeated_configurations"]) == (24, 12, 12)
     assert fit.method["bootstrap"]["resampled"] == "checkpoints" and fit.method["bootstrap"]["n_resamples"] == 200
+
+
+def test_latest_results_keep_the_newest_value_per_checkpoint_benchmark_and_metric_in_one_query(
+    django_assert_num_queries
+):
+    """One SQL query (DISTINCT ON on PostgreSQL, a subquery elsewhere), not 10^6 ids sent back (issue #16)."""
+    from webapp.fits.selectors import latest_results
+    from webapp.registry.models import CheckpointStatus, EvaluationRun
+
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    first = factories.measured_checkpoint(suite, {"shapes": 0.2, "glyphs": 0.3}, n_params=10**6)
+    rerun = EvaluationRun.objects.create(checkpoint=first, suite=suite)
+    factories.record_result(rerun, "shapes", 0.6)  # newer: replaces 0.2; glyphs keeps 0.3
+    factories.record_result(rerun, "shapes", 0.7, metric="other_metric")
+    second = factories.measured_checkpoint(suite, {"shapes": 0.5}, n_params=2 * 10**6)
+    rejected = factories.measured_checkpoint(suite, {"shapes": 0.9}, n_params=3 * 10**6)
+    Checkpoint.objects.filter(pk=rejected.pk).update(status=CheckpointStatus.REJECTED)
+
+    with django_assert_num_queries(1):
+        frame = latest_results(suite)
+
+    got = sorted(frame[["checkpoint", "benchmark", "metric", "value"]].itertuples(index=False, name=None))
+    assert got == sorted([
+        (first.pk, "glyphs", "exact_match", 0.3), (first.pk, "shapes", "exact_match", 0.6),
+        (first.pk, "shapes", "other_metric", 0.7), (second.pk, "shapes", "exact_match", 0.5),
+    ])
+
+
+def test_a_fit_s_fingerprint_depends_on_its_points_not_on_their_order():
+    import pandas as pd
+
+    from webapp.leaderboard.services.refit import fingerprint
+
+    points = pd.DataFrame({"checkpoint": [3, 1, 2], "llm_params_b": [0.5, 1.8, 4.0], "visual_tokens": [1, 16, 576],
+                           "error": [0.31, 0.27, 0.22]})
+    same = fingerprint(points, "multiplicative")
+    assert fingerprint(points.iloc[::-1].reset_index(drop=True), "multiplicative") == same
+    assert fingerprint(points, "additive") != same
+    for column, value in (("error", 0.270001), ("visual_tokens", 4), ("llm_params_b", 1.9), ("checkpoint", 9)):
+        changed = points.copy()
+        changed.loc[1, column] = value
+        assert fingerprint(changed, "multiplicative") != same, column
+    assert fingerprint(points.iloc[:2], "multiplicative") != same

@@ -2,11 +2,18 @@
 and, where there is none, why ("cannot fit: …" as the refit stored it)."""
 
 import pandas as pd
+from django.db import connection
 from django.db.models import Max
 
 import fitting
 from webapp.fits.models import FitStatus, ScalingLawFit
 from webapp.registry.models import Benchmark, BenchmarkResult, BenchmarkSuite, CheckpointStatus, SuiteScore, Visibility
+
+
+FIT_POINT_COLUMNS = [
+    "checkpoint_id", "error", "checkpoint__llm__n_params", "checkpoint__visual_tokens",
+    "checkpoint__compressor_id", "checkpoint__compressor__method", "checkpoint__compressor__version",
+]
 
 
 def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
@@ -21,18 +28,9 @@ def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
         )
         .exclude(checkpoint__llm=None)
         .exclude(checkpoint__visual_tokens=None)
-        .values(
-            "checkpoint_id", "error", "checkpoint__llm__n_params", "checkpoint__visual_tokens",
-            "checkpoint__compressor_id", "checkpoint__compressor__method", "checkpoint__compressor__version",
-        )
+        .values_list(*FIT_POINT_COLUMNS)
     )
-    frame = pd.DataFrame.from_records(
-        list(scores),
-        columns=[
-            "checkpoint_id", "error", "checkpoint__llm__n_params", "checkpoint__visual_tokens",
-            "checkpoint__compressor_id", "checkpoint__compressor__method", "checkpoint__compressor__version",
-        ],
-    )
+    frame = pd.DataFrame.from_records(list(scores), columns=FIT_POINT_COLUMNS)
     return pd.DataFrame(
         {
             "checkpoint": frame["checkpoint_id"],
@@ -45,21 +43,22 @@ def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
     )
 
 
+RESULT_COLUMNS = ["run__checkpoint_id", "benchmark__key", "metric", "value", "stderr", "higher_is_better"]
+
+
 def latest_results(suite: BenchmarkSuite) -> pd.DataFrame:
     """The long results table of measured checkpoints: for each (checkpoint, benchmark, metric)
-    the value of its most recent run."""
-    newest = (
-        BenchmarkResult.objects.filter(run__suite=suite, run__checkpoint__status=CheckpointStatus.READY)
-        .values("run__checkpoint_id", "benchmark_id", "metric")
-        .annotate(newest=Max("id"))
-        .values_list("newest", flat=True)
-    )
-    rows = BenchmarkResult.objects.filter(id__in=list(newest)).values(
-        "run__checkpoint_id", "benchmark__key", "metric", "value", "stderr", "higher_is_better"
-    )
-    frame = pd.DataFrame.from_records(
-        list(rows), columns=["run__checkpoint_id", "benchmark__key", "metric", "value", "stderr", "higher_is_better"]
-    )
+    the value of its most recent run (the newest result row). One SQL query, whatever the number of
+    results: ``DISTINCT ON`` on PostgreSQL, the newest ids as a subquery elsewhere (never a list of
+    ids sent back to the database)."""
+    results = BenchmarkResult.objects.filter(run__suite=suite, run__checkpoint__status=CheckpointStatus.READY)
+    key = ("run__checkpoint_id", "benchmark_id", "metric")
+    if connection.vendor == "postgresql":
+        newest = results.order_by(*key, "-id").distinct(*key)
+    else:
+        ids = results.values(*key).annotate(newest=Max("id")).values("newest")
+        newest = BenchmarkResult.objects.filter(id__in=ids)
+    frame = pd.DataFrame.from_records(list(newest.values_list(*RESULT_COLUMNS)), columns=RESULT_COLUMNS)
     return frame.rename(columns={"run__checkpoint_id": "checkpoint", "benchmark__key": "benchmark"})
 
 
