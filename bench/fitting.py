@@ -11,6 +11,15 @@ loop is timed on its first SLICE entries and scaled to the 20 %; its SSE is the 
 the same 20 % computed vectorised (the loop's answer).  --full runs the whole loop.
 "Vectorised grid" evaluates the whole 5M-entry grid with NumPy, in chunks to bound memory.
 Timings are the best of several repeats (the machine may be shared).
+
+    python bench/fitting.py --points 1000 10000 100000 [--resamples 1000]
+
+is the platform-scale sweep instead (issue #16): at each size, a table in the shape real uploads have
+(5 LLM sizes × 6 token counts, every configuration repeated by seeds and two LLM families of a size,
+errors from the paper's fitted law plus seed noise) is fitted and bootstrapped with --resamples case
+resamples, each size in a fresh process so its peak RSS (VmHWM) is its own. It prints seconds and
+peak RSS per size, the growth exponent of each between sizes, and the targets: 1,000 resamples at
+10,000 points in <= 10 s and <= 500 MB; 100,000 points without running out of memory.
 """
 from __future__ import annotations
 
@@ -96,11 +105,101 @@ def best_time(function, repeats):
     return min(times), result
 
 
+SWEEP_SIZES_B = (0.5, 1.8, 4.0, 7.0, 14.0)
+SWEEP_TOKENS = (1, 4, 16, 64, 144, 576)
+PAPER_LAW = (0.5908, 0.0709, 0.0151, 0.0)  # A, alpha, beta, D fitted to the paper's table (notes/fitting.md)
+TARGET_SECONDS_10K, TARGET_MB_10K = 10.0, 500.0
+
+
+def sweep_points(count: int, seed: int):
+    """`count` checkpoints over the 30 configurations: repeats (seeds, families) at every (N, V)."""
+    from fitting.points import Points
+
+    rng = np.random.default_rng(seed)
+    n = rng.choice(np.array(SWEEP_SIZES_B), size=count)
+    v = rng.choice(np.array(SWEEP_TOKENS, dtype=float), size=count)
+    a, alpha, beta, d = PAPER_LAW
+    error = np.clip(a / (n**alpha * v**beta) + d + rng.normal(0.0, 0.01, size=count), 0.0, 1.0)
+    return Points(n, v, error)
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
+
+
+def one_size(count: int, resamples: int, seed: int) -> None:
+    """Fit and bootstrap `count` points in this process; print one JSON line."""
+    import json
+
+    points = sweep_points(count, seed)
+    started = time.perf_counter()
+    result = fit(points, leave_one_size_out=False)
+    fitted = time.perf_counter()
+    draws = bootstrap(points, n_resamples=resamples, seed=seed, full_fit=result)
+    done = time.perf_counter()
+    print(json.dumps({"points": count, "fit_s": fitted - started, "bootstrap_s": done - fitted,
+                      "rss_mb": peak_rss_mb(), "n_valid": draws.n_valid, "alpha": result.params["alpha"],
+                      "alpha_interval": list(draws.intervals["alpha"])}))
+
+
+def sweep(sizes: list[int], resamples: int, seed: int) -> int:
+    import json
+    import subprocess
+
+    rows = []
+    for count in sizes:
+        done = subprocess.run([sys.executable, __file__, "--one-size", str(count), "--resamples", str(resamples),
+                               "--seed", str(seed)], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{count:>9,} points: FAILED ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+            rows.append(None)
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"fit + bootstrap ({resamples} case resamples), law A/(N^alpha V^beta) + D, "
+          f"{len(SWEEP_SIZES_B) * len(SWEEP_TOKENS)} configurations, every one repeated")
+    print(f"{'points':>9} {'fit s':>8} {'bootstrap s':>12} {'peak RSS MB':>12} {'alpha':>8} {'95 % interval':>20}")
+    for row in rows:
+        if row:
+            low, high = row["alpha_interval"]
+            print(f"{row['points']:>9,} {row['fit_s']:>8.3f} {row['bootstrap_s']:>12.3f} {row['rss_mb']:>12.0f} "
+                  f"{row['alpha']:>8.4f} {f'[{low:.4f}, {high:.4f}]':>20}")
+    measured = [row for row in rows if row]
+    for before, after in zip(measured, measured[1:]):
+        growth = np.log(after["points"] / before["points"])
+        k_time = np.log((after["fit_s"] + after["bootstrap_s"]) / (before["fit_s"] + before["bootstrap_s"])) / growth
+        k_rss = np.log(after["rss_mb"] / before["rss_mb"]) / growth
+        print(f"growth {before['points']:,} -> {after['points']:,}: time ~ n^{k_time:.2f}, peak RSS ~ n^{k_rss:.2f}")
+    ok = True
+    at_10k = next((row for row in measured if row["points"] == 10_000), None)
+    if at_10k:
+        seconds = at_10k["fit_s"] + at_10k["bootstrap_s"]
+        passed = seconds <= TARGET_SECONDS_10K and at_10k["rss_mb"] <= TARGET_MB_10K
+        ok &= passed
+        print(f"target at 10,000 points: <= {TARGET_SECONDS_10K:g} s and <= {TARGET_MB_10K:g} MB: {seconds:.2f} s "
+              f"({seconds / TARGET_SECONDS_10K:.2f} of the target), {at_10k['rss_mb']:.0f} MB: "
+              f"{'PASS' if passed else 'FAIL'}")
+    if 100_000 in sizes:
+        passed = any(row["points"] == 100_000 for row in measured)
+        ok &= passed
+        print(f"target at 100,000 points: finishes without running out of memory: {'PASS' if passed else 'FAIL'}")
+    return 0 if ok and all(rows) else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="run the paper's loop over its whole 20 %% (minutes)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--points", type=int, nargs="+", help="platform-scale sweep at these sizes instead")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the sweep")
+    parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one_size:
+        return one_size(args.one_size, args.resamples, args.seed)
+    if args.points:
+        return sweep(args.points, args.resamples, args.seed)
 
     points = points_from_frame(paper_frame())
     n, v, y = points.n_params_b, points.visual_tokens, points.error
@@ -147,4 +246,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

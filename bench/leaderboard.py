@@ -96,8 +96,9 @@ def law_error(n_b: float, tokens: int, method: str) -> float:
     return 0.28 / (n_b ** 0.077 * tokens ** 0.015) + 0.1 - quality
 
 
-def populate(seed: int) -> dict:
-    """10,000 checkpoints, 100,000 results, suite scores through the refit's functions; returns timings."""
+def populate(seed: int, count: int = CHECKPOINTS, with_scores: bool = True) -> dict:
+    """`count` checkpoints (10,000), 10 results each, suite scores through the refit's functions (unless
+    `with_scores` is False: bench/refit.py leaves them to the refit); returns timings."""
     import numpy as np
     import pandas as pd
     from django.contrib.auth import get_user_model
@@ -136,7 +137,7 @@ def populate(seed: int) -> dict:
             visual_tokens=TOKENS[(index // (len(llms) * len(compressors))) % len(TOKENS)],
             status=CheckpointStatus.READY, visibility="private" if index % 10 == 9 else "public",
         )
-        for index in range(CHECKPOINTS)
+        for index in range(count)
     ], batch_size=2000)
     runs = EvaluationRun.objects.bulk_create(
         [EvaluationRun(checkpoint=checkpoint, suite=suite) for checkpoint in checkpoints], batch_size=2000
@@ -159,6 +160,10 @@ def populate(seed: int) -> dict:
     BenchmarkResult.objects.bulk_create(results, batch_size=5000)
     HarnessOutput.objects.bulk_create(outputs, batch_size=2000)
     inserted = time.perf_counter() - started
+    if not with_scores:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        return {"insert_s": inserted, "results": len(results)}
 
     started = time.perf_counter()
     values = BenchmarkResult.objects.filter(run__suite=suite).values_list(
