@@ -50,10 +50,11 @@ from .feature_cache import FeatureCache
 from .loading import load_image_processor
 from .modeling import FrontierVLM, FrontierVLMConfig, VisionFeatures, from_pretrained_complete
 from .tiny import build_tiny_vlm, tiny_image_processor
+from .training_batches import Collator, DataCursor, loss_from_features
 from .training_config import TinyModelSpec  # noqa: F401  (re-exported: callers build configs from here)
 from .training_config import TrainingConfig, TrainingConfigError, config_problems, load_examples
-from .training_batches import Collator, DataCursor, loss_from_features
 from .training_data import TrainingExample
+from .training_memory import check_memory
 
 STATE_DIR = "state"
 CHECKPOINT_DIR = "checkpoint"
@@ -224,6 +225,7 @@ class Trainer:
         config = self.config
         random.seed(config.seed)
         np.random.seed(config.seed)
+        check_memory(config, self.device)
         model, tokenizer, image_processor = build_model(config)
         model.to(self.device)
         torch.manual_seed(config.seed)  # training randomness does not depend on how the model was built

@@ -391,3 +391,28 @@ def test_a_nan_loss_stops_training_before_the_weights_take_it_and_keeps_nothing(
     saved = latest_state(tmp_path / "run")
     assert saved is not None and saved.name == "step-000002"
     assert all(torch.isfinite(tensor).all() for tensor in load_file(saved / "trainable.safetensors").values())
+
+
+def test_a_model_too_large_for_the_worker_s_memory_is_refused_before_anything_loads(tmp_path):
+    """A 9.7 B-parameter model on a 23 GB worker spun with growing memory (issue #15 row 9)."""
+    from dataclasses import replace
+
+    from evaluation.modeling import FrontierVLM
+    from evaluation.training_memory import TrainingTooLarge, check_memory, parameter_counts
+
+    base = make_tiny_checkpoint(tmp_path / "base", compressor="avgpool", tokens=4)
+    model = FrontierVLM.from_pretrained(base)
+    stage1 = TrainingConfig(compressor="avgpool", tokens=4, stage=1, base_checkpoint=str(base), max_steps=1)
+    total, trainable = parameter_counts(stage1)
+    assert total == sum(p.numel() for p in model.parameters()) and trainable == 0
+    stage2 = replace(stage1, stage=2)
+    assert parameter_counts(stage2)[1] == sum(p.numel() for p in model.language_model.parameters())
+
+    needed = 4 * total + 12 * parameter_counts(stage2)[1]
+    check_memory(stage2, torch.device("cpu"), available=needed)  # just fits
+    with pytest.raises(TrainingTooLarge, match=r"needs at least .* GB .* but this worker has .* GB available on cpu"):
+        check_memory(stage2, torch.device("cpu"), available=needed - 1)
+    assert TrainingTooLarge.failure_class == "too_large"
+    big = replace(RESUME_RUN, tiny_model=TinyModelSpec(llm_hidden=9000, llm_layers=10))  # 9.7 B parameters
+    with pytest.raises(TrainingTooLarge, match=r"9\.72 B parameters"):
+        check_memory(big, torch.device("cpu"), available=23 * 10**9)
