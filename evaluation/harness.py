@@ -290,6 +290,17 @@ class CheckpointEvaluator:
             )
         return HarnessError(f"lmms-eval failed: {type(error).__name__}: {error}. Check the task's YAML and data.")
 
+    @property
+    def device_name(self) -> str:
+        """The accelerator's model (e.g. NVIDIA H100), or the CPU architecture: what latency depends on."""
+        return torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else platform.machine()
+
+    @property
+    def latency_key(self) -> dict:
+        """What a latency measurement holds for: the same checkpoint on the same device model, in the same dtype."""
+        return {"device": str(self.device), "device_name": self.device_name,
+                "dtype": str(self.dtype).removeprefix("torch.")}
+
     def measure_latency(self, task, samples: int) -> dict:
         """Prefill and decode time of single samples (batch size 1) from ``task``'s first documents."""
         documents = [task.eval_docs[index] for index in range(min(samples, len(task.eval_docs)))]
@@ -328,9 +339,7 @@ class CheckpointEvaluator:
             "synthetic_suite": suite_manifest(self._synthetic_suite()) if uses_synthetic else None,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
-            "device_name": torch.cuda.get_device_name(self.device)
-            if self.device.type == "cuda"
-            else platform.machine(),
+            "device_name": self.device_name,
             "batch_size": self.lmm.batch_size,
             "batch_size_rule": "given" if self.batch_size_given else "auto",
             "python_version": platform.python_version(),

@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 
 from evaluation.errors import CheckpointLoadError, EnvironmentMismatch, OutOfMemory
 from webapp.core.storage import storage_files
+from webapp.leaderboard.selectors import checkpoint_latency
 from webapp.leaderboard.services import benchmark_results_record
 from webapp.registry.models import BenchmarkJob, Checkpoint
 from workers.runner import TransientJobError
@@ -118,12 +119,16 @@ def evaluate_benchmark_job(ctx) -> dict:
     ctx.log.info(
         "Evaluating %s on %s (limit %s, batch size %s)", run.checkpoint, benchmark, limit, batch_size or "auto"
     )
+    evaluator = cached_evaluator(path, batch_size)
+    # Latency belongs to the model on a device, not to a benchmark: measured once, then reused (issue #16).
+    measured = checkpoint_latency(run.checkpoint_id, **evaluator.latency_key)
     try:
-        outcome = cached_evaluator(path, batch_size).evaluate(
+        outcome = evaluator.evaluate(
             [benchmark.lmms_eval_task],
             limit=limit,
             progress=lambda done, total: ctx.progress(done, total),
             should_stop=lambda: ctx.cancel_requested.is_set() or ctx.lease_lost.is_set(),
+            latency_samples=0 if measured else 3,
         )
     except EvaluationCancelled:
         ctx.check()  # raises the runner's JobCancelled or LeaseLost
@@ -135,7 +140,7 @@ def evaluate_benchmark_job(ctx) -> dict:
          "higher_is_better": row.higher_is_better}
         for row in outcome.rows
     ]
-    stamp = {**outcome.stamp, "latency": outcome.latency}
+    stamp = {**outcome.stamp, "latency": measured or outcome.latency}
     with ctx.fenced():  # an attempt that was taken over while it evaluated records nothing
         benchmark_results_record(run=run, benchmark=benchmark, metrics=metrics, raw=outcome.raw_results, stamp=stamp)
     return {"benchmark": benchmark.key, "metrics": {m["metric"]: m["value"] for m in metrics}}

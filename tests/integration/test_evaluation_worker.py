@@ -58,6 +58,10 @@ def test_a_checkpoint_is_evaluated_on_the_synthetic_suite_end_to_end(start_worke
     assert stamp["visual_tokens"] == 4 and stamp["flops_formula_version"] == "v1"
     assert stamp["device"] == "cpu" and stamp["dtype"] == "float32" and stamp["lmms_eval_version"]
     assert stamp["latency"]["median_time_to_first_token_s"] > 0
+    # Latency is measured once per (checkpoint, device, dtype): the second benchmark reuses the first's.
+    first, second = HarnessOutput.objects.filter(run=run).order_by("pk")
+    assert "reused_from" not in first.stamp["latency"] and len(first.stamp["latency"]["samples"]) == 3
+    assert second.stamp["latency"] == {**first.stamp["latency"], "reused_from": first.pk}
 
     refit = Job.objects.filter(task_name=REFIT_TASK).order_by("-id").first()
     wait_for(lambda: Job.objects.get(pk=refit.pk).is_terminal, timeout=120, message="the refit")

@@ -34,6 +34,26 @@ def latest_latencies(suite: BenchmarkSuite, checkpoint_ids: list[int] | None = N
     return latencies
 
 
+def checkpoint_latency(checkpoint_id: int, *, device: str, device_name: str, dtype: str) -> dict | None:
+    """The newest latency measured for this checkpoint on this device model in this dtype, on any suite, with
+    the harness output it came from (``reused_from``); None when there is none. Latency is a property of the
+    model and the device, not of the benchmark, so an evaluation reuses it instead of measuring it again."""
+    output = (
+        HarnessOutput.objects.filter(
+            run__checkpoint_id=checkpoint_id, stamp__device=device, stamp__device_name=device_name,
+            stamp__dtype=dtype, stamp__latency__median_time_to_first_token_s__isnull=False,
+        )
+        .order_by("-id")
+        .values_list("pk", "stamp__latency")
+        .first()
+    )
+    if output is None:
+        return None
+    pk, latency = output
+    return {**{key: value for key, value in latency.items() if key != "reused_from"},
+            "reused_from": latency.get("reused_from", pk)}
+
+
 def checkpoint_latest_results(suite: BenchmarkSuite, checkpoint_id: int) -> pd.DataFrame:
     """One ready checkpoint's long results table on a suite: the newest value per (benchmark, metric)."""
     rows = (
