@@ -63,8 +63,9 @@ def reap_jobs() -> dict:
 @job_task(soft_time_limit=15 * 60, time_limit=16 * 60)
 @retry_transient_failures
 def refit_scaling_laws(ctx) -> dict:
-    """Recompute measured suite scores and refit every suite × compressor × law whose input changed."""
-    return refit_all(progress=ctx.progress)
+    """Bring measured suite scores up to date (param ``full``: rescore every checkpoint) and refit every
+    suite × compressor × law whose input changed."""
+    return refit_all(progress=ctx.progress, full=bool(ctx.params.get("full", False)))
 
 
 @job_task(soft_time_limit=24 * 3600, time_limit=24 * 3600 + 300)

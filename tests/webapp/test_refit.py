@@ -346,3 +346,47 @@ def test_a_fit_s_fingerprint_depends_on_its_points_not_on_their_order():
         changed.loc[1, column] = value
         assert fingerprint(changed, "multiplicative") != same, column
     assert fingerprint(points.iloc[:2], "multiplicative") != same
+
+
+def test_a_refit_rescores_only_checkpoints_with_new_results_and_all_of_them_when_asked(fast_bootstrap):
+    """A refit after one new result must cost what changed, not a pass over every result (issue #16)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.registry.models import BenchmarkResult, EvaluationRun
+
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    old = factories.measured_checkpoint(suite, {"shapes": 0.4, "glyphs": 0.6}, n_params=10**6)
+    first = refit_all()
+    assert first["scores"]["synthetic"] == "all checkpoints rescored"
+    a_day_ago = timezone.now() - timedelta(days=1)
+    BenchmarkResult.objects.update(created_at=a_day_ago)  # results from well before that refit
+    SuiteScore.objects.filter(checkpoint=old, suite=suite).update(error=0.99)  # no new result: left alone
+
+    new = factories.measured_checkpoint(suite, {"shapes": 0.8, "glyphs": 0.8}, n_params=2 * 10**6)
+    SuiteScore.objects.filter(checkpoint=new, suite=suite).delete()  # as if its recording had not scored it
+    second = refit_all()
+
+    assert second["scores"]["synthetic"] == "1 checkpoint(s) with new results rescored"
+    assert SuiteScore.objects.get(checkpoint=new, suite=suite).error == pytest.approx(0.2)
+    assert SuiteScore.objects.get(checkpoint=old, suite=suite).error == 0.99
+    rerun = EvaluationRun.objects.create(checkpoint=old, suite=suite)
+    factories.record_result(rerun, "shapes", 0.5)  # a newer result of the old checkpoint: rescored again
+    BenchmarkResult.objects.filter(run__checkpoint=new).update(created_at=a_day_ago)
+    assert refit_all()["scores"]["synthetic"] == "1 checkpoint(s) with new results rescored"
+    assert SuiteScore.objects.get(checkpoint=old, suite=suite).error == pytest.approx(1 - (0.5 + 0.6) / 2)
+
+    SuiteScore.objects.filter(checkpoint=old, suite=suite).update(error=0.99)
+    assert refit_all(full=True)["scores"]["synthetic"] == "all checkpoints rescored"
+    assert SuiteScore.objects.get(checkpoint=old, suite=suite).error == pytest.approx(1 - (0.5 + 0.6) / 2)
+
+
+def test_a_changed_normalisation_rescores_every_checkpoint(fast_bootstrap):
+    suite = BenchmarkSuite.objects.get(name="synthetic")
+    checkpoint = factories.measured_checkpoint(suite, {"shapes": 0.4, "glyphs": 0.6}, n_params=10**6)
+    refit_all()
+    Benchmark.objects.filter(suite=suite, key="shapes").update(full_scale=2.0)  # shapes now scores 0.4 / 2
+
+    assert refit_all()["scores"]["synthetic"] == "all checkpoints rescored"
+    assert SuiteScore.objects.get(checkpoint=checkpoint, suite=suite).error == pytest.approx(1 - (0.2 + 0.6) / 2)

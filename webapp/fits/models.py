@@ -66,3 +66,17 @@ class ScalingLawFit(models.Model):
     def __str__(self) -> str:
         what = "fit" if self.status == FitStatus.FITTED else "cannot-fit record"
         return f"{self.law} {what} of {self.suite}/{self.scope} (Q={self.query_tokens:g}, {self.n_points} points)"
+
+
+class RefitState(models.Model):
+    """How far the refit brought a suite's measured scores. The next refit rescores only the checkpoints
+    with results created since ``last_started_at`` (less a margin for transactions still open then); a
+    change of ``scores_key`` (the suite's benchmarks and how they are normalised) rescores all of them."""
+
+    suite = models.OneToOneField(BenchmarkSuite, on_delete=models.CASCADE, related_name="refit_state")
+    scores_key = models.CharField(max_length=64)
+    last_started_at = models.DateTimeField()
+    last_full_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"refit state of {self.suite} (last {self.last_started_at:%Y-%m-%d %H:%M:%S})"

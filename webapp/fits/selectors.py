@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.models import Max
 
 import fitting
-from webapp.fits.models import FitStatus, ScalingLawFit
+from webapp.fits.models import FitStatus, RefitState, ScalingLawFit
 from webapp.registry.models import Benchmark, BenchmarkResult, BenchmarkSuite, CheckpointStatus, SuiteScore, Visibility
 
 
@@ -46,12 +46,14 @@ def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
 RESULT_COLUMNS = ["run__checkpoint_id", "benchmark__key", "metric", "value", "stderr", "higher_is_better"]
 
 
-def latest_results(suite: BenchmarkSuite) -> pd.DataFrame:
-    """The long results table of measured checkpoints: for each (checkpoint, benchmark, metric)
-    the value of its most recent run (the newest result row). One SQL query, whatever the number of
-    results: ``DISTINCT ON`` on PostgreSQL, the newest ids as a subquery elsewhere (never a list of
-    ids sent back to the database)."""
+def latest_results(suite: BenchmarkSuite, checkpoint_ids=None) -> pd.DataFrame:
+    """The long results table of measured checkpoints (or of those in ``checkpoint_ids``): for each
+    (checkpoint, benchmark, metric) the value of its most recent run (the newest result row). One SQL query,
+    whatever the number of results: ``DISTINCT ON`` on PostgreSQL, the newest ids as a subquery elsewhere
+    (never a list of ids sent back to the database)."""
     results = BenchmarkResult.objects.filter(run__suite=suite, run__checkpoint__status=CheckpointStatus.READY)
+    if checkpoint_ids is not None:
+        results = results.filter(run__checkpoint_id__in=checkpoint_ids)
     key = ("run__checkpoint_id", "benchmark_id", "metric")
     if connection.vendor == "postgresql":
         newest = results.order_by(*key, "-id").distinct(*key)
@@ -64,6 +66,18 @@ def latest_results(suite: BenchmarkSuite) -> pd.DataFrame:
 
 def suite_benchmarks(suite: BenchmarkSuite) -> list[Benchmark]:
     return list(suite.benchmarks.all())
+
+
+def checkpoints_with_results_since(suite: BenchmarkSuite, since) -> list[int]:
+    """Checkpoints with a result on the suite created at or after ``since``."""
+    return list(
+        BenchmarkResult.objects.filter(run__suite=suite, created_at__gte=since)
+        .order_by().values_list("run__checkpoint_id", flat=True).distinct()
+    )
+
+
+def refit_state(suite: BenchmarkSuite) -> RefitState | None:
+    return RefitState.objects.filter(suite=suite).first()
 
 
 def latest_fit(suite: BenchmarkSuite, scope: str, law: str, query_tokens: float) -> ScalingLawFit | None:

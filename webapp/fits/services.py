@@ -1,11 +1,12 @@
-"""Writes of the fitting service: request a refit (coalesced), record a fit or why there is none."""
+"""Writes of the fitting service: request a refit (coalesced), record a fit or why there is none, and how far
+a refit brought a suite's scores."""
 
 from django.conf import settings
 from django.utils import timezone
 
 import fitting
 
-from webapp.fits.models import FitStatus, ScalingLawFit
+from webapp.fits.models import FitStatus, RefitState, ScalingLawFit
 from webapp.jobs.models import Job
 from webapp.jobs.services import job_submit
 from webapp.jobs.task_names import REFIT
@@ -48,3 +49,15 @@ def scaling_law_cannot_fit_record(*, reason: str, reason_code: str, **fields) ->
     current state of its (suite, scope, law, Q), so pages show the reason, and its fingerprint keeps
     the refit from trying the same input again."""
     return scaling_law_fit_record(status=FitStatus.CANNOT_FIT, reason=reason, reason_code=reason_code, **fields)
+
+
+def refit_state_record(suite, *, scores_key: str, started_at, full: bool) -> RefitState:
+    """Remember that a refit that started at ``started_at`` brought the suite's scores up to date (all of them
+    when ``full``) under ``scores_key``."""
+    defaults = {"scores_key": scores_key, "last_started_at": started_at}
+    if full:
+        defaults["last_full_at"] = started_at
+    state, created = RefitState.objects.update_or_create(
+        suite=suite, defaults=defaults, create_defaults={**defaults, "last_full_at": started_at},
+    )
+    return state

@@ -204,6 +204,8 @@ class BenchmarkResult(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "benchmark", "metric"], name="unique_result_metric")
         ]
+        # The refit rescores the checkpoints with results created since its last run.
+        indexes = [models.Index(fields=["created_at"], name="result_created_idx")]
 
     def __str__(self) -> str:
         return f"{self.benchmark}.{self.metric} = {self.value:g}"

@@ -1,5 +1,7 @@
-"""The refit (a service; workers.tasks.refit_scaling_laws runs it as a job): measured suite scores from the long results table, then scaling-law fits per
-suite and compressor (and all together), each skipped when its input has not changed.
+"""The refit (a service; workers.tasks.refit_scaling_laws runs it as a job): measured suite scores from the long
+results table (those of checkpoints with new results; all of them the first time, when a suite's normalisation
+changed, or on request), then scaling-law fits per suite and compressor (and all together), each skipped when
+its input has not changed.
 
 An input the law cannot be fitted to (fitting.FitInputError: every checkpoint with the same
 error, a single LLM size, ...) is a result, not a failure: its reason is stored like a fit, under
@@ -8,29 +10,68 @@ the input's fingerprint, so pages show it and the next refit does not try the sa
 import hashlib
 import json
 import time
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.utils import timezone
 
 import fitting
 from fitting.fit import FIT_METHOD_VERSION, json_safe
 from webapp.core.versioning import data_version_bump
-from webapp.fits.selectors import fit_points, latest_fit, latest_results, suite_benchmarks
-from webapp.fits.services import scaling_law_cannot_fit_record, scaling_law_fit_record
+from webapp.fits.selectors import (
+    checkpoints_with_results_since,
+    fit_points,
+    latest_fit,
+    latest_results,
+    refit_state,
+    suite_benchmarks,
+)
+from webapp.fits.services import refit_state_record, scaling_law_cannot_fit_record, scaling_law_fit_record
 from webapp.leaderboard.scoring import measured_suite_scores
 from webapp.leaderboard.services.scores import measured_suite_scores_replace
 from webapp.registry.models import BenchmarkSuite
 
 BOOTSTRAP_SEED = 0
+# Bump when measured_suite_scores changes what it computes: the next refit rescores every checkpoint.
+SCORES_METHOD_VERSION = 1
+# Results created this long before the last refit started are rescored again: a transaction that inserted
+# them may have committed after that refit read the table.
+INCREMENTAL_MARGIN = timedelta(minutes=10)
 # Far finer than the draws' spread, and keeps 1000 draws of a 4-parameter law near 45 kB of JSON.
 DRAW_SIGNIFICANT_DIGITS = 8
 
 
-def measured_scores(suite: BenchmarkSuite) -> tuple[pd.DataFrame, pd.DataFrame]:
+def measured_scores(suite: BenchmarkSuite, checkpoint_ids=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Suite averages (with a propagated stderr and each benchmark's normalised score) and
-    exclusions for the measured checkpoints."""
-    return measured_suite_scores(latest_results(suite), suite_benchmarks(suite), suite.name)
+    exclusions for the measured checkpoints (or those in ``checkpoint_ids``)."""
+    return measured_suite_scores(latest_results(suite, checkpoint_ids), suite_benchmarks(suite), suite.name)
+
+
+def scores_key(suite: BenchmarkSuite) -> str:
+    """What a suite's measured scores depend on besides the results: its benchmarks and their normalisation."""
+    specs = sorted((b.key, b.metrics, b.full_scale, b.higher_is_better) for b in suite_benchmarks(suite))
+    return hashlib.sha256(json.dumps([SCORES_METHOD_VERSION, specs]).encode()).hexdigest()
+
+
+def suite_scores_update(suite: BenchmarkSuite, started, full: bool) -> tuple[str, pd.DataFrame]:
+    """Bring the suite's measured scores up to date: every checkpoint's on the first refit, when the suite's
+    normalisation changed, or with ``full``; else only those of checkpoints with results created since the
+    last refit started (less INCREMENTAL_MARGIN; a result's own recording already refreshed its score, so
+    this pass re-derives those and reports what cannot be scored). Returns (what was done, exclusions)."""
+    key, state = scores_key(suite), refit_state(suite)
+    if full or state is None or state.scores_key != key:
+        scores, exclusions = measured_scores(suite)
+        measured_suite_scores_replace(suite, scores.to_dict("records"))
+        refit_state_record(suite, scores_key=key, started_at=started, full=True)
+        return "all checkpoints rescored", exclusions
+    touched = checkpoints_with_results_since(suite, state.last_started_at - INCREMENTAL_MARGIN)
+    scores, exclusions = measured_scores(suite, touched) if touched else (pd.DataFrame(), pd.DataFrame())
+    if touched:
+        measured_suite_scores_replace(suite, scores.to_dict("records"), only=touched)
+    refit_state_record(suite, scores_key=key, started_at=started, full=False)
+    return f"{len(touched)} checkpoint(s) with new results rescored", exclusions
 
 
 def fingerprint(points: pd.DataFrame, law: str) -> str:
@@ -101,7 +142,8 @@ def fit_scope(suite, scope, compressor_id, points, law) -> dict:
     estimates = json_safe(draws.estimate)
     draw_rows = parameter_draws(draws)
     bootstrap_stamp = json_safe({key: value for key, value in draws.to_dict().items()
-                                 if key in ("unit", "resampled", "seed", "n_resamples", "n_valid", "confidence")})
+                                 if key in ("unit", "resampled", "seed", "n_resamples", "n_valid", "confidence",
+                                            "scheme")})
     for q in queries:
         decision_names = [name for name in estimates if name.endswith(f"(Q={q:g})")]
         scaling_law_fit_record(
@@ -116,16 +158,18 @@ def fit_scope(suite, scope, compressor_id, points, law) -> dict:
     return {**outcome, "status": "fitted", "params": summary["params"], "sse": result.sse}
 
 
-def refit_all(progress=None) -> dict:
-    report = {"fits": [], "exclusions": [], "errors": []}
+def refit_all(progress=None, full: bool = False) -> dict:
+    """Bring every suite's measured scores up to date (``suite_scores_update``; ``full``: all of them) and
+    refit every scope whose input changed."""
+    report = {"fits": [], "exclusions": [], "errors": [], "scores": {}}
     suites = list(BenchmarkSuite.objects.all())
     for index, suite in enumerate(suites):
+        started = timezone.now()
         try:
-            scores, exclusions = measured_scores(suite)
+            report["scores"][suite.name], exclusions = suite_scores_update(suite, started, full)
         except fitting.AggregationError as error:  # one suite's bad rows must not stop the others
             report["errors"].append({"suite": suite.name, "error": str(error)})
             continue
-        measured_suite_scores_replace(suite, scores.to_dict("records"))
         report["exclusions"] += [
             {"suite": suite.name, "checkpoint": int(row["checkpoint"]), "reason": row["reason"]}
             for row in exclusions.to_dict("records")

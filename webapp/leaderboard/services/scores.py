@@ -150,13 +150,17 @@ def published_scores_load(csv_path: Path, *, suite_name: str = "reasoning") -> i
 
 
 @transaction.atomic
-def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict]) -> None:
+def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict], only: list[int] | None = None) -> None:
     """Set the measured suite scores to `scores` ({checkpoint, error, stderr, n_benchmarks,
     benchmark_scores}) with each checkpoint's newest measured latency; measured scores of
-    checkpoints no longer complete are removed, published ones kept. Only rows that changed are
-    written (in bulk), and the data version moves only if one did."""
-    latencies = latest_latencies(suite)
-    existing = {score.checkpoint_id: score for score in SuiteScore.objects.filter(suite=suite)}
+    checkpoints no longer complete are removed, published ones kept. With `only`, just those checkpoints'
+    scores are replaced (the refit's incremental pass); the others stay as they are. Only rows that changed
+    are written (in bulk), and the data version moves only if one did."""
+    latencies = latest_latencies(suite, only)
+    existing_rows = SuiteScore.objects.filter(suite=suite)
+    if only is not None:
+        existing_rows = existing_rows.filter(checkpoint_id__in=only)
+    existing = {score.checkpoint_id: score for score in existing_rows}
     now = timezone.now()
     created, changed, keep = [], [], set()
     for row in scores:
