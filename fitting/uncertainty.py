@@ -21,6 +21,15 @@ HUGE = 1e300
 CHUNK_CELLS = 4_000_000
 """Resamples are drawn and pooled in chunks of at most this many (resample, checkpoint) cells
 (32 MB of float64), so memory stays bounded whatever the number of checkpoints."""
+EXACT_UP_TO = 1000
+"""A configuration with more checkpoints than this is resampled through its mean's normal limit (see
+``_pooled_by_configuration``): the bootstrap then costs O(resamples × configurations), not × checkpoints."""
+SCHEME_EXACT = "checkpoints drawn with replacement"
+SCHEME_LARGE = (
+    "checkpoints drawn with replacement: how many from each configuration exactly (multinomial); which ones "
+    "exactly in configurations of at most {limit} checkpoints, while in larger ones the resampled mean is drawn "
+    "from its normal limit (mean, sd/sqrt(count))"
+)
 
 
 @dataclass
@@ -37,12 +46,13 @@ class BootstrapResult:
     draws: pd.DataFrame
     intervals: dict[str, tuple[float, float]]
     seconds: float
+    scheme: str = SCHEME_EXACT
 
     def to_dict(self) -> dict:
         return json_safe({
             "law": self.law.name, "unit": self.unit, "resampled": RESAMPLED[self.unit], "seed": self.seed,
             "n_resamples": self.n_resamples, "n_valid": self.n_valid, "confidence": self.confidence,
-            "estimate": self.estimate, "intervals": self.intervals, "seconds": self.seconds,
+            "estimate": self.estimate, "intervals": self.intervals, "seconds": self.seconds, "scheme": self.scheme,
         })
 
 
@@ -83,6 +93,31 @@ def _resample_weights(rng, n_params_b: np.ndarray, n_resamples: int, unit: str) 
     return size_counts[:, np.asarray(size_of_point).ravel()]
 
 
+def _pooled_by_configuration(rng, table, errors: np.ndarray, n_resamples: int,
+                             exact_up_to: int) -> tuple[np.ndarray, np.ndarray]:
+    """Checkpoint resamples pooled per configuration without a (resample × checkpoint) array: each
+    configuration's count in a resample of n checkpoints is multinomial(n, its share), exactly as when the
+    checkpoints are drawn one by one. Which checkpoints those are is drawn exactly (multinomial over the
+    configuration's members) when it has at most `exact_up_to`; for larger ones the mean of k draws is taken
+    from its normal limit, its mean and plug-in sd / sqrt(k), whose distance to the exact one shrinks as
+    1/sqrt(k). Returns (counts, means), each (n_resamples, configurations)."""
+    n = len(errors)
+    counts = rng.multinomial(n, table.count / n, size=n_resamples)
+    means = np.zeros(counts.shape)
+    order = np.argsort(table.index, kind="stable")
+    bounds = np.r_[0, np.cumsum(table.count.astype(np.int64))]
+    for column in range(len(table)):
+        members = errors[order[bounds[column]:bounds[column + 1]]]
+        k = counts[:, column]
+        if len(members) <= exact_up_to:
+            picked = rng.multinomial(k, np.full(len(members), 1.0 / len(members)))
+            means[:, column] = picked @ members / np.maximum(k, 1)
+        else:
+            noise = rng.standard_normal(n_resamples) * members.std() / np.sqrt(np.maximum(k, 1))
+            means[:, column] = np.where(k > 0, members.mean() + noise, 0.0)
+    return counts.astype(float), means
+
+
 def _counts(drawn: np.ndarray, n: int) -> np.ndarray:
     """How often each of 0..n-1 occurs in each row of `drawn`, as floats."""
     rows = drawn.shape[0]
@@ -116,13 +151,16 @@ def _percentiles(values: np.ndarray, tails) -> tuple[float, float]:
 
 def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 1000, seed: int = 0,
               unit: str = "points", confidence: float = 0.95, query_tokens=(0.0, 50.0), budgets=(),
-              space: SearchSpace = DEFAULT_SPACE, full_fit: FitResult | None = None) -> BootstrapResult:
+              space: SearchSpace = DEFAULT_SPACE, full_fit: FitResult | None = None,
+              exact_up_to: int = EXACT_UP_TO) -> BootstrapResult:
     """Percentile intervals from refits on resamples, warm-started at the full-data optimum.
 
     unit="points" resamples rows (checkpoints: several at one (N, V), e.g. seeds, are drawn
     independently, so their spread widens the intervals); unit="sizes" resamples whole LLM
     sizes (all V of a size together).  Each resample is pooled into configurations
     (fitting.replicates) and all of them are solved at once by the vectorised exact solver.
+    A configuration with more than ``exact_up_to`` checkpoints is resampled through its mean's normal limit
+    (``_pooled_by_configuration``; ``scheme`` says so), which keeps 100,000 checkpoints as cheap as 30,000.
     Resamples that cannot identify the law (e.g. a single size) are dropped and counted in
     n_valid; with none left, every interval is (NaN, NaN).  Input the law cannot be fitted to
     raises FitInputError, as fit() does.
@@ -138,7 +176,14 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
     rng = np.random.default_rng(seed)
     chunk = max(1, CHUNK_CELLS // max(len(points), 1))
     pooled_weights, pooled_errors = [], []
-    for first in range(0, n_resamples, chunk):
+    scheme = SCHEME_EXACT
+    if unit == "points" and len(table) and table.count.max() > exact_up_to:
+        scheme = SCHEME_LARGE.format(limit=exact_up_to)
+        counts, means = _pooled_by_configuration(rng, table, points.error, n_resamples, exact_up_to)
+        kept = _identifiable(law, table, counts)
+        pooled_weights.append(counts[kept])
+        pooled_errors.append(means[kept])
+    for first in range(0, n_resamples if scheme == SCHEME_EXACT else 0, chunk):
         weights = _resample_weights(rng, points.n_params_b, min(chunk, n_resamples - first), unit)
         counts, means = table.sums(weights, points.error)
         kept = _identifiable(law, table, counts)
@@ -160,7 +205,7 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
     return BootstrapResult(
         law=law, unit=unit, seed=seed, n_resamples=n_resamples, n_valid=len(weights), confidence=confidence,
         estimate=estimate, draws=pd.DataFrame(draws), intervals=intervals,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, scheme=scheme,
     )
 
 

@@ -138,3 +138,41 @@ def test_many_seeds_of_few_configurations_fit_as_fast_as_the_configurations():
     draws = bootstrap(frame, n_resamples=200, seed=0, full_fit=result)
     assert result.to_dict()["method"]["configurations"] == 20 and len(result.points) == 10_000
     assert draws.n_valid == 200 and draws.intervals["alpha"][0] < TRUTH["alpha"] < draws.intervals["alpha"][1]
+
+
+def test_large_configurations_resample_through_the_normal_limit_with_the_exact_bootstrap_s_intervals():
+    """Past EXACT_UP_TO checkpoints a configuration's resampled mean comes from its normal limit, so 100,000
+    checkpoints cost what 30,000 do (issue #16); the intervals must be those of the exact bootstrap (drawing
+    every checkpoint), within the Monte-Carlo error of 2,000 resamples."""
+    frame = seeded_grid(0.02, seeds=300)  # 6,000 checkpoints, 20 configurations of 300
+    exact = bootstrap(frame, n_resamples=2000, seed=1, exact_up_to=10**9)
+    limit = bootstrap(frame, n_resamples=2000, seed=2, exact_up_to=50)
+    assert exact.scheme == "checkpoints drawn with replacement" and "at most 50 checkpoints" in limit.scheme
+    assert limit.to_dict()["scheme"] == limit.scheme and limit.n_valid == 2000
+    for name in ("A", "alpha", "beta"):
+        (low, high), (other_low, other_high) = exact.intervals[name], limit.intervals[name]
+        width = high - low
+        assert abs(other_low - low) < 0.1 * width and abs(other_high - high) < 0.1 * width, (name, exact.intervals,
+                                                                                           limit.intervals)
+
+
+def test_per_configuration_resamples_have_the_exact_bootstrap_s_counts_and_means():
+    """Counts are multinomial(n, share); a small configuration's mean is drawn from its members exactly, a
+    large one's from N(mean, sd/sqrt(k)): both have the exact bootstrap's first two moments."""
+    from fitting.replicates import configurations
+    from fitting.uncertainty import _pooled_by_configuration
+
+    rng = np.random.default_rng(0)
+    points = points_from_frame(pd.DataFrame({
+        "llm_params_b": np.r_[np.full(40, 1.0), np.full(400, 2.0)], "visual_tokens": 1.0,
+        "error": np.r_[rng.uniform(0.2, 0.4, 40), rng.exponential(0.05, 400) + 0.1]}))
+    table = configurations(points)
+    counts, means = _pooled_by_configuration(np.random.default_rng(1), table, points.error, 20_000, exact_up_to=100)
+    assert (counts.sum(axis=1) == 440).all()
+    share = table.count / 440
+    assert counts.mean(axis=0) == pytest.approx(table.count, rel=0.01)
+    assert counts.var(axis=0) == pytest.approx(440 * share * (1 - share), rel=0.05)
+    for column in range(2):
+        members = points.error[table.index == column]
+        assert means[:, column].mean() == pytest.approx(members.mean(), abs=2e-4)
+        assert means[:, column].std() == pytest.approx(members.std() / np.sqrt(len(members)), rel=0.05)
