@@ -5,8 +5,8 @@
 For each size, in a fresh process: drops and recreates postgres://postgres@127.0.0.1:5432/frontier_bench_refit
 (--database-url to change), migrates, and bulk-inserts the checkpoints of bench/leaderboard.py's shape
 (10 LLMs of 5 sizes and 2 families, so every (N, V) repeats; 5 compressors × 7 token counts; 90 % public)
-with 10 results each on the reasoning suite (1,000,000 results at 100,000 checkpoints), suite scores left
-to the refit. Then it times, with FRONTIER_FIT_BOOTSTRAP_RESAMPLES = --resamples:
+with 10 results each on the reasoning suite (1,000,000 results at 100,000 checkpoints), dated a day earlier
+(results that accumulated before), suite scores left to the refit. Then it times, with FRONTIER_FIT_BOOTSTRAP_RESAMPLES = --resamples:
 
   cold      ``refit_all()`` on that data: suite scores from every result, then every scope fitted
   one new   one more checkpoint and its results recorded as a worker records them
@@ -90,12 +90,14 @@ def one_size(count: int, database_url: str, seed: int) -> None:
             import django
 
             django.setup()
-            from django.db import transaction
+            from django.db import connection, transaction
 
             from webapp.leaderboard.services import benchmark_results_record
             from webapp.registry.models import BenchmarkSuite, Checkpoint, EvaluationRun
 
             populated = bench_data.populate(seed, count=count, with_scores=False)
+            with connection.cursor() as cursor:  # results gathered before: not within the last refit's margin
+                cursor.execute("UPDATE registry_benchmarkresult SET created_at = now() - interval '1 day'")
             with transaction.atomic():  # the refit request is published on commit; no broker here
                 cold_s, cold_mb, cold = timed_refit()
             template = Checkpoint.objects.filter(visibility="public").order_by("pk").first()

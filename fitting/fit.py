@@ -82,7 +82,25 @@ class FitResult:
     def predict(self, n_params_b, visual_tokens) -> np.ndarray:
         return self.law.predict(self.params, n_params_b, visual_tokens)
 
-    def to_dict(self) -> dict:
+    def residual_rows(self, max_rows: int | None = None) -> list[dict]:
+        """One row per checkpoint (N, V, error, predicted, residual); past `max_rows` checkpoints one row per
+        configuration instead, at its mean error, with its number of checkpoints (a plot of 100,000 points
+        shows nothing 30 configuration means do not, and costs megabytes per fit)."""
+        if max_rows is None or len(self.points) <= max_rows:
+            return [
+                {"llm_params_b": n, "visual_tokens": v, "error": e, "predicted": p, "residual": r}
+                for n, v, e, p, r in zip(self.points.n_params_b, self.points.visual_tokens,
+                                         self.points.error, self.predicted, self.residuals)
+            ]
+        table = self.configurations or configurations(self.points)
+        predicted = self.predict(table.n_params_b, table.visual_tokens)
+        return [
+            {"llm_params_b": n, "visual_tokens": v, "error": e, "predicted": p, "residual": e - p, "checkpoints": int(c)}
+            for n, v, e, p, c in zip(table.n_params_b, table.visual_tokens, table.mean_error, predicted, table.count)
+        ]
+
+    def to_dict(self, max_points: int | None = None) -> dict:
+        """Everything about the fit as JSON-safe values; ``points`` as ``residual_rows(max_points)``."""
         return json_safe({
             "law": self.law.name,
             "formula": self.law.formula,
@@ -96,11 +114,7 @@ class FitResult:
             "warnings": self.warnings,
             "loso_mape": self.loso_mape,
             "loso_mape_by_size": {f"{size:g}": value for size, value in self.loso_mape_by_size.items()},
-            "points": [
-                {"llm_params_b": n, "visual_tokens": v, "error": e, "predicted": p, "residual": r}
-                for n, v, e, p, r in zip(self.points.n_params_b, self.points.visual_tokens,
-                                         self.points.error, self.predicted, self.residuals)
-            ],
+            "points": self.residual_rows(max_points),
             "method": self.method,
             "seconds": self.seconds,
         })

@@ -176,3 +176,19 @@ def test_per_configuration_resamples_have_the_exact_bootstrap_s_counts_and_means
         members = points.error[table.index == column]
         assert means[:, column].mean() == pytest.approx(members.mean(), abs=2e-4)
         assert means[:, column].std() == pytest.approx(members.std() / np.sqrt(len(members)), rel=0.05)
+
+
+def test_residuals_are_per_checkpoint_up_to_a_limit_then_per_configuration():
+    result = fit(hand_example(), leave_one_size_out=False)
+    per_checkpoint = result.residual_rows()
+    assert len(per_checkpoint) == 9 and result.to_dict()["points"] == per_checkpoint
+    pooled = result.residual_rows(max_rows=5)
+    assert len(pooled) == 6 and sum(row["checkpoints"] for row in pooled) == 9
+    first = next(row for row in pooled if (row["llm_params_b"], row["visual_tokens"]) == (1, 1))
+    assert first["checkpoints"] == 3 and first["error"] == pytest.approx(0.70)
+    assert first["predicted"] == pytest.approx(float(result.predict(1.0, 1.0)))
+    assert first["residual"] == pytest.approx(0.70 - first["predicted"])
+    # the pooled residual is the mean of its checkpoints' residuals
+    assert first["residual"] == pytest.approx(np.mean([r["residual"] for r in per_checkpoint
+                                                       if (r["llm_params_b"], r["visual_tokens"]) == (1, 1)]))
+    assert len(result.to_dict(max_points=5)["points"]) == 6

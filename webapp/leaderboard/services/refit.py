@@ -34,6 +34,8 @@ from webapp.leaderboard.services.scores import measured_suite_scores_replace
 from webapp.registry.models import BenchmarkSuite
 
 BOOTSTRAP_SEED = 0
+# A fit stores one residual per checkpoint up to this many, else one per (N, V) configuration (mean, count).
+RESIDUAL_ROWS_MAX = 2000
 # Bump when measured_suite_scores changes what it computes: the next refit rescores every checkpoint.
 SCORES_METHOD_VERSION = 1
 # Results created this long before the last refit started are rescored again: a transaction that inserted
@@ -92,6 +94,7 @@ def fingerprint(points: pd.DataFrame, law: str) -> str:
         "parameter_draws_digits": DRAW_SIGNIFICANT_DIGITS,
         # How repeated (N, V) are combined and degenerate input is judged (fitting.fit.FIT_METHOD_VERSION).
         "fit_method": FIT_METHOD_VERSION,
+        "residual_rows_max": RESIDUAL_ROWS_MAX,
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode())
     for column in columns:
@@ -137,7 +140,7 @@ def fit_scope(suite, scope, compressor_id, points, law) -> dict:
                 seconds=time.perf_counter() - started,
             )
         return {**outcome, "status": "cannot_fit", "reason": str(error), "code": error.code}
-    summary = result.to_dict()
+    summary = result.to_dict(max_points=RESIDUAL_ROWS_MAX)
     intervals = {name: list(bounds) for name, bounds in json_safe(draws.intervals).items()}
     estimates = json_safe(draws.estimate)
     draw_rows = parameter_draws(draws)
