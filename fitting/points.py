@@ -124,6 +124,15 @@ def check_points(points: Points) -> None:
                   lambda mask: _named(np.flatnonzero(mask).tolist(), "points"))
 
 
+def distinct_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The distinct (first, second) pairs as a (2, k) array in sorted order, as ``np.unique(..., axis=1)``
+    gives them, with each column factorized (hashed) first: milliseconds at 100,000 points, not 70."""
+    first_codes, first_values = pd.factorize(np.asarray(first), sort=True)
+    second_codes, second_values = pd.factorize(np.asarray(second), sort=True)
+    pairs = np.unique(first_codes.astype(np.int64) * len(second_values) + second_codes)
+    return np.stack([first_values[pairs // len(second_values)], second_values[pairs % len(second_values)]])
+
+
 def _checkpoints(count: int) -> str:
     return f"{count} checkpoint{'s' if count != 1 else ''}"
 
@@ -139,7 +148,7 @@ def check_identifiable(points: Points, law: Law) -> None:
     if len(points) == 0:
         raise FitInputError("there are no checkpoints to fit: none has both a score and a known N and V; "
                             "evaluate checkpoints with a known LLM size and token count first", "no_points")
-    configurations = np.unique(np.stack([points.n_params_b, points.visual_tokens]), axis=1)
+    configurations = distinct_pairs(points.n_params_b, points.visual_tokens)
     if configurations.shape[1] == 1:
         n, v = configurations[:, 0]
         which = ("there is only one checkpoint" if len(points) == 1

@@ -172,7 +172,10 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
     points = as_points(data)
     full_fit = full_fit or fit(points, law, leave_one_size_out=False)
     estimate_vector = law.vector(full_fit.params)
-    table = configurations(points)
+    same = (len(full_fit.points) == len(points) and np.array_equal(full_fit.points.error, points.error)
+            and np.array_equal(full_fit.points.n_params_b, points.n_params_b)
+            and np.array_equal(full_fit.points.visual_tokens, points.visual_tokens))
+    table = full_fit.configurations if same and full_fit.configurations is not None else configurations(points)
     rng = np.random.default_rng(seed)
     chunk = max(1, CHUNK_CELLS // max(len(points), 1))
     pooled_weights, pooled_errors = [], []
