@@ -80,14 +80,6 @@ def refit_state(suite: BenchmarkSuite) -> RefitState | None:
     return RefitState.objects.filter(suite=suite).first()
 
 
-def latest_fit(suite: BenchmarkSuite, scope: str, law: str, query_tokens: float) -> ScalingLawFit | None:
-    return (
-        ScalingLawFit.objects.filter(suite=suite, scope=scope, law=law, query_tokens=query_tokens)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-
-
 def latest_fit_rows(suite: BenchmarkSuite, *, scope: str | None = None, laws=None) -> list[ScalingLawFit]:
     """The current row per (scope, law, Q) of a suite, fitted or cannot-fit, in one query (older
     rows are history), without the bootstrap draws (tens of kB per row; the deploy answer reads

@@ -23,7 +23,7 @@ from webapp.core.versioning import data_version_bump
 from webapp.fits.selectors import (
     checkpoints_with_results_since,
     fit_points,
-    latest_fit,
+    latest_fit_rows,
     latest_results,
     refit_state,
     suite_benchmarks,
@@ -116,14 +116,15 @@ def scopes(points: pd.DataFrame):
         yield name, int(compressor_id), group
 
 
-def fit_scope(suite, scope, compressor_id, points, law) -> dict:
+def fit_scope(suite, scope, compressor_id, points, law, current: dict | None = None) -> dict:
     """Fit one (suite, scope, law) unless its input is unchanged; returns what happened: fitted,
-    cannot_fit (with the reason, recorded like a fit) or unchanged."""
+    cannot_fit (with the reason, recorded like a fit) or unchanged. ``current``: the fingerprint of the
+    current row per (scope, law, Q), as ``current_fingerprints`` reads them (else read here)."""
     outcome = {"suite": suite.name, "scope": scope, "law": law, "n_points": len(points)}
     digest = fingerprint(points, law)
     queries = settings.FRONTIER_FIT_QUERY_TOKENS
-    current = [latest_fit(suite, scope, law, q) for q in queries]
-    if all(row is not None and row.fingerprint == digest for row in current):
+    current = current if current is not None else current_fingerprints(suite)
+    if all(current.get((scope, law, float(q))) == digest for q in queries):
         return {**outcome, "status": "unchanged"}
     started = time.perf_counter()
     try:
@@ -161,6 +162,11 @@ def fit_scope(suite, scope, compressor_id, points, law) -> dict:
     return {**outcome, "status": "fitted", "params": summary["params"], "sse": result.sse}
 
 
+def current_fingerprints(suite) -> dict[tuple[str, str, float], str]:
+    """The input fingerprint of the current fit row (fitted or cannot-fit) per (scope, law, Q): one query."""
+    return {(row.scope, row.law, float(row.query_tokens)): row.fingerprint for row in latest_fit_rows(suite)}
+
+
 def refit_all(progress=None, full: bool = False) -> dict:
     """Bring every suite's measured scores up to date (``suite_scores_update``; ``full``: all of them) and
     refit every scope whose input changed."""
@@ -178,9 +184,10 @@ def refit_all(progress=None, full: bool = False) -> dict:
             for row in exclusions.to_dict("records")
         ]
         points = fit_points(suite)
+        current = current_fingerprints(suite)
         for scope, compressor_id, group in scopes(points):
             for law in settings.FRONTIER_FIT_LAWS:
-                report["fits"].append(fit_scope(suite, scope, compressor_id, group, law))
+                report["fits"].append(fit_scope(suite, scope, compressor_id, group, law, current))
         if progress:
             progress(index + 1, len(suites))
     if any(fit["status"] in ("fitted", "cannot_fit") for fit in report["fits"]):
