@@ -28,6 +28,7 @@ def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
         )
         .exclude(checkpoint__llm=None)
         .exclude(checkpoint__visual_tokens=None)
+        .order_by("checkpoint_id")  # the fingerprint sorts by checkpoint: already sorted, that costs nothing
         .values_list(*FIT_POINT_COLUMNS)
     )
     frame = pd.DataFrame.from_records(list(scores), columns=FIT_POINT_COLUMNS)
