@@ -121,8 +121,8 @@ class Heartbeat(threading.Thread):
     """Renews the lease every FRONTIER_JOB_HEARTBEAT_SECONDS while the handler runs.
 
     A failed renewal (the database restarting, a dropped connection) closes this thread's connection so the
-    next beat opens a new one. When no renewal has succeeded for so long that the lease could expire before
-    the next beat, the attempt stops itself (``lease_lost``): another attempt may take the job over once the
+    next beat opens a new one. When no renewal has succeeded for so long that the lease could expire within
+    two beats, the attempt stops itself (``lease_lost``): another attempt may take the job over once the
     lease expires, and two attempts must never work on one job at once.
     """
 
@@ -163,8 +163,10 @@ class Heartbeat(threading.Thread):
             self.ctx.wake()
 
     def stop_if_lease_may_expire(self) -> None:
+        """Stop the attempt when the lease would expire within two heartbeats: one until this thread looks
+        again, one for the handler to reach its next ``ctx.check()``."""
         unrenewed = time.monotonic() - self.renewed_at
-        if unrenewed + settings.FRONTIER_JOB_HEARTBEAT_SECONDS >= settings.FRONTIER_JOB_LEASE_SECONDS:
+        if unrenewed + 2 * settings.FRONTIER_JOB_HEARTBEAT_SECONDS >= settings.FRONTIER_JOB_LEASE_SECONDS:
             self.ctx.lease_expiring = (
                 f"attempt {self.ctx.attempt.number} of job {self.ctx.job.pk} could not renew its lease for "
                 f"{unrenewed:.1f} s (lease {settings.FRONTIER_JOB_LEASE_SECONDS:g} s) and stopped itself, so that "
