@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from fitting.points import Points
+from fitting.points import Points, pair_groups
 
 POOLING = (
     "replicates pooled: checkpoints with the same (N, V) each count once (least squares over checkpoints = "
@@ -86,11 +85,8 @@ class Configurations:
 
 def configurations(points: Points) -> Configurations:
     """Group points by (N, V), configurations in (N, V) order. Hashed, not sorted: O(n)."""
-    n_codes, n_values = pd.factorize(points.n_params_b, sort=True)
-    v_codes, v_values = pd.factorize(points.visual_tokens, sort=True)
-    pairs, index = np.unique(n_codes.astype(np.int64) * len(v_values) + v_codes, return_inverse=True)
-    keys = np.column_stack([n_values[pairs // len(v_values)], v_values[pairs % len(v_values)]]).astype(float)
-    # (as points.distinct_pairs, with each point's configuration)
+    pairs, index = pair_groups(points.n_params_b, points.visual_tokens)
+    keys = pairs.T.astype(float)
     count = np.bincount(index, minlength=len(keys)).astype(float)
     mean = np.bincount(index, weights=points.error, minlength=len(keys)) / count
     deviation = points.error - mean[index]

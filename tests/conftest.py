@@ -126,6 +126,16 @@ def start_web(process_env, tmp_path):
 
 
 @pytest.fixture
+def shared_root(tmp_path, settings):
+    """A folder that stands for the workers' shared storage, allowed for registration by path; pass it to
+    workers as FRONTIER_REFERENCE_ROOTS."""
+    root = tmp_path / "shared"
+    root.mkdir()
+    settings.FRONTIER_REFERENCE_ROOTS = [str(root)]
+    return root
+
+
+@pytest.fixture
 def local_media(settings, tmp_path):
     """Default storage on a fresh folder under tmp_path (returned); pass it to workers as MEDIA_ROOT."""
     media = tmp_path / "media"

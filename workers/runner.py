@@ -244,7 +244,7 @@ def execute_job(task, job_id: int, handler) -> None:
     except JobCancelled as error:
         outcome, error_class, error_message = AttemptOutcome.CANCELLED, "JobCancelled", str(error)
         failure_class = FailureClass.CANCELLED
-    except (LeaseLost, services.LeaseNotHeld) as error:
+    except LeaseLost as error:  # ctx.fenced() turns a refused write (services.LeaseNotHeld) into this
         outcome, error_class, error_message = AttemptOutcome.LOST, "LeaseLost", str(error)
         failure_class = FailureClass.WORKER_LOST
         logger.warning("Job %s attempt %s stopped: %s", job_id, attempt.number, error)
@@ -281,13 +281,15 @@ def execute_job(task, job_id: int, handler) -> None:
 def _with_database_retries(write, what: str):
     """Run a bookkeeping write, retrying on a new connection while the database is away for up to a lease
     period (a restart takes seconds); after that the error propagates and the reaper recovers the job."""
+    from workers.transient import database_transient  # here: workers.transient imports this module
+
     deadline = time.monotonic() + settings.FRONTIER_JOB_LEASE_SECONDS
     pause = 0.25
     while True:
         try:
             return write()
-        except (OperationalError, InterfaceError):  # the database away or the connection dropped, not a bug
-            if time.monotonic() + pause > deadline:
+        except (OperationalError, InterfaceError) as error:
+            if not database_transient(error) or time.monotonic() + pause > deadline:
                 raise
             logger.warning("Could not %s; the database is unavailable, trying again in %.2f s", what, pause,
                            exc_info=True)

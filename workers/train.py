@@ -114,7 +114,7 @@ def register_trained_checkpoint(ctx, run: TrainingRun, folder: Path) -> Checkpoi
             checkpoint_reject(checkpoint, reason)
         raise TrainedCheckpointInvalid(f"the trained checkpoint {checkpoint.pk} failed validation: {reason}") from None
     prefix = f"checkpoints/{checkpoint.pk}/files"
-    checkpoint_files_store(folder, prefix, report.file_sha256, lambda: ctx.check())
+    checkpoint_files_store(folder, prefix, report.file_sha256, ctx.check)
     config = json.loads((folder / "config.json").read_text())
     with ctx.fenced():
         checkpoint = trained_checkpoint_accept(run, checkpoint, report=report.to_dict(), config=config,

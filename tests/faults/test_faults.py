@@ -41,14 +41,6 @@ def sha256(path: Path) -> str:
 
 
 @pytest.fixture
-def shared_root(tmp_path, settings):
-    root = tmp_path / "shared"
-    root.mkdir()
-    settings.FRONTIER_REFERENCE_ROOTS = [str(root)]
-    return root
-
-
-@pytest.fixture
 def alice():
     return get_user_model().objects.create_user("alice")
 

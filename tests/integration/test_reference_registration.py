@@ -10,14 +10,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def shared_root(tmp_path, settings):
-    root = tmp_path / "shared"
-    root.mkdir()
-    settings.FRONTIER_REFERENCE_ROOTS = [str(root)]
-    return root
-
-
-@pytest.fixture
 def worker(start_worker, process_env, local_media, shared_root):
     env = {**process_env, "MEDIA_ROOT": str(local_media), "FRONTIER_REFERENCE_ROOTS": str(shared_root),
            "HF_HUB_OFFLINE": "1"}
