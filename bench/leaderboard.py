@@ -1,15 +1,14 @@
-"""Leaderboard JSON at 16 concurrent clients on 10,000 checkpoints / 100,000 results in PostgreSQL,
-against the same JSON served as a static file by the same server in the same run.
+"""Leaderboard JSON at 16 concurrent clients on 10,000 (or more) checkpoints in PostgreSQL, cached and on
+cache misses, against the same JSON served as a static file by the same server in the same run.
 
-    .venv/bin/python bench/leaderboard.py [--seconds 8] [--clients 16] [--workers 2] [--threads 6] [--keep-db]
+    .venv/bin/python bench/leaderboard.py [--checkpoints 10000 [100000 ...]] [--seconds 8] [--clients 16]
 
-Drops and recreates postgres://postgres@127.0.0.1:5432/frontier_bench (--database-url to change),
-migrates, and bulk-inserts 10,000 checkpoints (10 LLMs × 5 compressors × 7 token counts, 90 %
-public), one run each on the reasoning suite with its 10 metric rows (100,000 BenchmarkResult
-rows) and a harness output with measured latency. Suite scores go through the code the refit
+For each size: drops and recreates postgres://postgres@127.0.0.1:5432/frontier_bench (--database-url to
+change), migrates, and bulk-inserts the checkpoints (10 LLMs × 5 compressors × 7 token counts, 90 %
+public), one run each on the reasoning suite with its 10 metric rows (10 BenchmarkResult rows per
+checkpoint) and a harness output with measured latency. Suite scores go through the code the refit
 uses: `measured_suite_scores` on all the results at once and `measured_suite_scores_replace`;
-then ANALYZE.
-The data version is then read both ways the design considered (the DataVersion row vs
+then ANALYZE. The data version is then read both ways the design considered (the DataVersion row vs
 max(updated_at) + count over the written tables), in-process.
 
 The server is gunicorn (`--workers` gthread workers × `--threads` threads, keep-alive; on two
@@ -22,26 +21,26 @@ requests (public and published rows). Scenarios:
   static         the leaderboard's page-1 JSON, written under STATIC_ROOT before the server
                  starts and served by WhiteNoise (run before and after the others)
   leaderboard    /api/v1/leaderboard/?suite=reasoning (page 1, default sort)
-  bench-sort     the same sorted by a benchmark column (-bench:gqa, a JSON key cast to float)
+  bench-sort     the same sorted by a benchmark column (-bench:gqa)
   page           /leaderboard/?suite=reasoning, the HTML page (cached per data version)
   version        /api/v1/version/ (what pages poll)
-  browse         random page (1-180) and sort key each request: mostly cache misses (two queries)
-  uncached       a new Q each request: a full miss, the frontier over all 9,000 rows recomputed
+  browse         a random page (of all of them) and sort key each request: response-cache misses
+  uncached       a new Q each request: a full miss, the frontier at that Q recomputed over every row
 
-Targets (leaderboard, bench-sort and page): p95 <= 100 ms; throughput ratio leaderboard / static
-and page / static >= 0.3.
-browse and uncached are reported, not judged. No process is left behind: the server's process
-group is terminated (then killed) on the way out, whatever happens.
+Targets at the largest size: leaderboard, bench-sort and page p95 <= 100 ms and throughput
+leaderboard / static and page / static >= 0.3 (cached); browse and uncached p95 <= 150 ms (misses,
+issue #16). With two sizes or more it prints the growth exponent k (latency ∝ checkpoints^k) of the
+cached and miss scenarios. No process is left behind: the server's process group is terminated
+(then killed) on the way out, whatever happens.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.append(str(REPO / "bench"))  # after the repository: bench/fitting.py must not shadow fitting
+
+from serving import Server, load  # noqa: E402
 
 CHECKPOINTS = 10_000
 SIZES_B = (0.5, 1.8, 4.0, 7.0, 13.0)
@@ -58,14 +60,9 @@ FAMILIES = ("qwen1.5-chat", "llama-3")
 COMPRESSORS = ("avgpool", "tokenpacker", "quecc", "prumerge", "mqt")
 TOKENS = (1, 4, 16, 36, 64, 144, 576)
 P95_TARGET_MS = 100.0
+MISS_P95_TARGET_MS = 150.0  # a cache miss: a new Q (frontier), page or sort (issue #16)
 RATIO_TARGET = 0.3
 BROWSE_SORTS = ("-bench:gqa", "error", "flops", "-latency", "name", "-n,v", "bench:mme")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def recreate_database(url: str) -> None:
@@ -104,8 +101,8 @@ def populate(seed: int, count: int = CHECKPOINTS, with_scores: bool = True) -> d
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from webapp.leaderboard.scoring import measured_suite_scores
     from webapp.core.versioning import data_version_bump
+    from webapp.leaderboard.scoring import measured_suite_scores
     from webapp.leaderboard.services import measured_suite_scores_replace
     from webapp.registry.models import (
         BenchmarkResult,
@@ -187,8 +184,8 @@ def version_query_costs(repeats: int = 300) -> tuple[float, float]:
     from django.db import connection
     from django.db.models import Count, Max
 
-    from webapp.fits.models import ScalingLawFit
     from webapp.core.versioning import data_version, data_version_forget
+    from webapp.fits.models import ScalingLawFit
     from webapp.registry.models import BenchmarkResult, SuiteScore
 
     def alternative():
@@ -228,82 +225,60 @@ def render_static_copy(static_root: Path) -> Path:
     return path
 
 
-class Server:
-    """gunicorn in its own process group; stop() terminates the group, then kills what is left."""
-
-    def __init__(self, env: dict, log_path: Path, workers: int, threads: int):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        cmd = [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{self.port}",
-               "-w", str(workers), "-k", "gthread", "--threads", str(threads), "--keep-alive", "30",
-               "--backlog", "256", "--timeout", "60", "--log-level", "warning"]
-        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        import urllib.error
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.url + "/api/v1/version/", timeout=30).read()
-                return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.3)
-        raise SystemExit("gunicorn did not answer within the timeout")
-
-    def stop(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                continue
-        self.log.close()
-
-
-async def load(base: str, make_path, seconds: float, clients: int) -> dict:
-    """`clients` connections in a closed loop for `seconds`; latencies of 2xx/304 answers only."""
-    import aiohttp
-
-    latencies, failures = [], {}
-    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
-    async with aiohttp.ClientSession(base, connector=connector, auto_decompress=False) as session:
-        deadline = time.perf_counter() + seconds
-
-        async def client():
-            while time.perf_counter() < deadline:
-                path = make_path()
-                started = time.perf_counter()
-                async with session.get(path) as response:
-                    await response.read()
-                    if response.status >= 300:
-                        failures[response.status] = failures.get(response.status, 0) + 1
-                        continue
-                latencies.append((time.perf_counter() - started) * 1000)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        elapsed = time.perf_counter() - began
-    latencies.sort()
-    count = len(latencies)
-    return {
-        "requests": count, "failures": failures, "rps": count / elapsed,
-        "p50": latencies[count // 2] if count else float("nan"),
-        "p95": latencies[min(count - 1, int(count * 0.95))] if count else float("nan"),
-    }
-
-
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def measure(args, size: int, work: Path, env: dict) -> dict:
+    """One size: a fresh database, populated; every scenario against a fresh server."""
+    from django.conf import settings
+    from django.db import connections
+
+    recreate_database(args.database_url)
+    server = None
+    try:
+        manage(env, "migrate", "--noinput", "-v", "0")
+        counts = populate(args.seed, size)
+        row_ms, aggregate_ms = version_query_costs()
+        static_kib = render_static_copy(Path(settings.STATIC_ROOT)).stat().st_size / 1024
+        connections.close_all()
+        server = Server(env, work / f"gunicorn-{size}.log", args.workers, args.threads)
+        server.wait_ready()
+        static_url = "/static/bench/leaderboard.json"
+        rng, pages = random.Random(args.seed), max(1, int(size * 0.9) // 50)
+        scenarios = {
+            "static": lambda: static_url,
+            "leaderboard": lambda: "/api/v1/leaderboard/?suite=reasoning",
+            "bench-sort": lambda: "/api/v1/leaderboard/?suite=reasoning&ordering=-bench:gqa",
+            "page": lambda: "/leaderboard/?suite=reasoning",
+            "version": lambda: "/api/v1/version/",
+            "browse": lambda: (f"/api/v1/leaderboard/?suite=reasoning&page={rng.randint(1, pages)}"
+                               f"&ordering={rng.choice(BROWSE_SORTS)}"),
+            "uncached": lambda: f"/api/v1/leaderboard/?suite=reasoning&q={rng.uniform(0, 1000):.6f}",
+        }
+        for path in (static_url, scenarios["leaderboard"](), scenarios["bench-sort"](), scenarios["page"]()):
+            asyncio.run(load(server.url, lambda path=path: path, 1.0, args.clients))  # warm every worker
+        measured: dict[str, list[dict]] = {}
+        for name in ["static", *[name for name in scenarios if name != "static"], "static"]:
+            measured.setdefault(name, []).append(asyncio.run(load(server.url, scenarios[name], args.seconds,
+                                                                   args.clients)))
+    finally:
+        if server is not None:
+            server.stop()
+        connections.close_all()
+        if not args.keep_db:
+            drop_database(args.database_url)
+    print(f"data: {size:,} checkpoints, {counts['results']:,} results, {counts['scores']:,} suite scores "
+          f"(insert {counts['insert_s']:.1f} s, scores through the refit's functions {counts['scores_s']:.1f} s); "
+          f"PostgreSQL; page-1 JSON {static_kib:.1f} KiB")
+    print(f"data version read: DataVersion row {row_ms:.2f} ms vs max(updated_at)+count aggregate "
+          f"{aggregate_ms:.2f} ms (median, in-process)")
+    print(f"{'scenario':<12} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}  failures")
+    for name, runs in measured.items():
+        for run in runs:
+            print(f"{name:<12} {run['requests']:>9} {run['rps']:>8.0f} {run['p50']:>8.1f} {run['p95']:>8.1f}  "
+                  f"{run['failures'] or ''}")
+    return measured
 
 
 def main() -> int:
@@ -314,86 +289,49 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn gthread worker processes")
     parser.add_argument("--threads", type=int, default=6, help="threads per worker")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    parser.add_argument("--checkpoints", type=int, nargs="+", default=[CHECKPOINTS],
+                        help="sizes (10 results per checkpoint); the targets are judged at the last")
+    parser.add_argument("--keep-db", action="store_true", help="leave the (last) database for inspection")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="frontier-bench-leaderboard-") as work:
-        work = Path(work)
         env = {key: value for key, value in os.environ.items() if key not in ("CELERY_BROKER_URL", "MEDIA_ROOT")}
-        env.update(DATABASE_URL=args.database_url, FRONTIER_VAR_DIR=str(work / "var"),
+        env.update(DATABASE_URL=args.database_url, FRONTIER_VAR_DIR=str(Path(work) / "var"),
                    DJANGO_SETTINGS_MODULE="webapp.settings", FRONTIER_THROTTLE_LEADERBOARD="1000000/second",
                    DEBUG="false")
         os.environ.update(env)
         recreate_database(args.database_url)
-        server = None
-        try:
-            manage(env, "migrate", "--noinput", "-v", "0")
-            import django
+        manage(env, "migrate", "--noinput", "-v", "0")
+        import django
 
-            django.setup()
-            from django.conf import settings
+        django.setup()
+        print(f"server: gunicorn {args.workers} gthread workers x {args.threads} threads, keep-alive; "
+              f"client: aiohttp, {args.clients} concurrent, {args.seconds:g} s per scenario, one process; "
+              f"{os.cpu_count()} CPUs shared by server, client and PostgreSQL")
+        sizes = sorted(set(args.checkpoints))
+        runs = {size: measure(args, size, Path(work), env) for size in sizes}
 
-            counts = populate(args.seed)
-            row_ms, aggregate_ms = version_query_costs()
-            static_kib = render_static_copy(Path(settings.STATIC_ROOT)).stat().st_size / 1024
-            from django.db import connections
-
-            connections.close_all()
-
-            server = Server(env, work / "gunicorn.log", args.workers, args.threads)
-            server.wait_ready()
-            static_url = "/static/bench/leaderboard.json"
-            rng = random.Random(args.seed)
-            scenarios = {
-                "static": lambda: static_url,
-                "leaderboard": lambda: "/api/v1/leaderboard/?suite=reasoning",
-                "bench-sort": lambda: "/api/v1/leaderboard/?suite=reasoning&ordering=-bench:gqa",
-                "page": lambda: "/leaderboard/?suite=reasoning",
-                "version": lambda: "/api/v1/version/",
-                "browse": lambda: (f"/api/v1/leaderboard/?suite=reasoning&page={rng.randint(1, 180)}"
-                                   f"&ordering={rng.choice(BROWSE_SORTS)}"),
-                "uncached": lambda: f"/api/v1/leaderboard/?suite=reasoning&q={rng.uniform(0, 1000):.6f}",
-            }
-            for path in (static_url, scenarios["leaderboard"](), scenarios["bench-sort"](), scenarios["page"]()):
-                asyncio.run(load(server.url, lambda path=path: path, 1.0, args.clients))  # warm every worker
-            order = ["static", *[name for name in scenarios if name != "static"], "static"]
-            measured: dict[str, list[dict]] = {}
-            for name in order:
-                measured.setdefault(name, []).append(asyncio.run(load(server.url, scenarios[name], args.seconds,
-                                                                       args.clients)))
-        finally:
-            if server is not None:
-                server.stop()
-            from django.db import connections
-
-            connections.close_all()
-            if not args.keep_db:
-                drop_database(args.database_url)
-
-    print(f"data: {CHECKPOINTS:,} checkpoints, {counts['results']:,} results, {counts['scores']:,} suite scores "
-          f"(insert {counts['insert_s']:.1f} s, scores through the refit's functions {counts['scores_s']:.1f} s); "
-          f"PostgreSQL; page-1 JSON {static_kib:.1f} KiB")
-    print(f"server: gunicorn {args.workers} gthread workers x {args.threads} threads, keep-alive; "
-          f"client: aiohttp, {args.clients} concurrent, {args.seconds:g} s per scenario, one process; "
-          f"{os.cpu_count()} CPUs shared by server, client and PostgreSQL")
-    print(f"data version read: DataVersion row {row_ms:.2f} ms vs max(updated_at)+count aggregate "
-          f"{aggregate_ms:.2f} ms (median, in-process)")
-    print(f"{'scenario':<12} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}  failures")
-    for name, runs in measured.items():
-        for run in runs:
-            print(f"{name:<12} {run['requests']:>9} {run['rps']:>8.0f} {run['p50']:>8.1f} {run['p95']:>8.1f}  "
-                  f"{run['failures'] or ''}")
+    if len(sizes) > 1:
+        low, high = sizes[0], sizes[-1]
+        for name in ("leaderboard", "browse", "uncached"):
+            slopes = [math.log(runs[high][name][0][q] / runs[low][name][0][q]) / math.log(high / low)
+                      for q in ("p50", "p95")]
+            print(f"growth {name:<11} {low:,} -> {high:,} checkpoints: "
+                  f"p50 k = {slopes[0]:.2f}, p95 k = {slopes[1]:.2f}")
+    measured, ok = runs[sizes[-1]], True
     static_rps = statistics.mean(run["rps"] for run in measured["static"])
-    ok = True
-    for name in ("leaderboard", "bench-sort", "page"):
+    for name, target in (("leaderboard", P95_TARGET_MS), ("bench-sort", P95_TARGET_MS), ("page", P95_TARGET_MS),
+                         ("browse", MISS_P95_TARGET_MS), ("uncached", MISS_P95_TARGET_MS)):
         run = measured[name][0]
-        good = run["p95"] <= P95_TARGET_MS and not run["failures"]
+        good = run["p95"] <= target and not run["failures"]
         ok &= good
-        print(f"{name:<12} p95 {run['p95']:.1f} ms  target <= {P95_TARGET_MS:g} ms  {verdict(good)}")
-    for name in ("leaderboard", "page"):
+        print(f"{name:<12} p95 {run['p95']:.1f} ms  target <= {target:g} ms at {sizes[-1]:,}  {verdict(good)}")
+    for name in ("leaderboard", "page", "browse", "uncached"):
         ratio = measured[name][0]["rps"] / static_rps
-        ok &= ratio >= RATIO_TARGET
-        print(f"throughput {name} / static {ratio:.2f}  target >= {RATIO_TARGET}  {verdict(ratio >= RATIO_TARGET)}")
+        good = ratio >= RATIO_TARGET or name in ("browse", "uncached")
+        ok &= good
+        print(f"throughput {name} / static {ratio:.2f}" + (f"  target >= {RATIO_TARGET}  {verdict(good)}"
+                                                          if name in ("leaderboard", "page") else "  (reported)"))
     return 0 if ok else 1
 
 

@@ -10,11 +10,29 @@ from fitting.flops import PARAMETERS_PER_BILLION, inference_flops
 from fitting.laws import Law, get_law
 
 
+def pareto_order(cost: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Positions of the points not dominated in (cost, error), cheapest first: no other point is at most as
+    costly and strictly better (of equal points, the first). One sort by cost, then linear passes: per group
+    of equal cost its lowest error (the group's first such point), kept when below every cheaper group's.
+    Rows with NaN are never kept."""
+    cost, error = np.asarray(cost, dtype=float), np.asarray(error, dtype=float)
+    known = np.flatnonzero(~(np.isnan(cost) | np.isnan(error)))
+    if not len(known):
+        return known
+    order = known[np.argsort(cost[known], kind="stable")]
+    sorted_cost, sorted_error = cost[order], error[order]
+    new_group = np.concatenate(([True], sorted_cost[1:] != sorted_cost[:-1]))
+    group = np.cumsum(new_group) - 1
+    group_min = np.minimum.reduceat(sorted_error, np.flatnonzero(new_group))
+    best = np.flatnonzero(sorted_error == group_min[group])  # in cost order, so each group's first comes first
+    first = best[np.concatenate(([True], group[best][1:] != group[best][:-1]))]
+    cheaper_best = np.concatenate(([np.inf], np.minimum.accumulate(group_min)[:-1]))
+    return order[first[group_min[group[first]] < cheaper_best[group[first]]]]
+
+
 def pareto_frontier(frame: pd.DataFrame, cost: str = "flops", error: str = "error") -> pd.DataFrame:
     """Rows not dominated in (cost, error): no other row is at most as costly and strictly better."""
-    ordered = frame.sort_values([cost, error], kind="stable")
-    best_before = ordered[error].cummin().shift(fill_value=np.inf)
-    return ordered[ordered[error] < best_before]
+    return frame.iloc[pareto_order(frame[cost].to_numpy(float), frame[error].to_numpy(float))]
 
 
 def pareto_frontiers(frame: pd.DataFrame, by=("suite", "query_tokens"), cost: str = "flops",

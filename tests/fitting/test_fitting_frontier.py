@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from fitting import (FLOPS_FORMULA_VERSION, SearchSpace, fit, inference_flops, optimal_allocation, optimal_curve,
-                     optimal_visual_tokens, paper_frame, pareto_frontier, pareto_frontiers, with_flops)
+                     optimal_visual_tokens, paper_frame, pareto_frontier, pareto_frontiers, pareto_order, with_flops)
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,27 @@ def test_flops_formula_counts_parameters_not_billions():
 def test_pareto_frontier_keeps_only_non_dominated_points():
     frame = pd.DataFrame({"flops": [1, 2, 2, 3, 4, 5], "error": [0.5, 0.4, 0.45, 0.42, 0.3, 0.3]})
     assert pareto_frontier(frame).index.tolist() == [0, 1, 4]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pareto_order_equals_the_definition_by_pairwise_dominance(seed):
+    """Against the definition, pair by pair: a point is kept unless another is at most as costly and at most
+    as bad, and cheaper, better or (the same point) earlier; ties in cost, in error and in both; NaN never kept."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    cost = rng.integers(0, 8, n).astype(float) if seed % 2 else rng.random(n)
+    error = rng.integers(0, 6, n) / 5.0
+    cost[rng.random(n) < 0.1], error[rng.random(n) < 0.1] = np.nan, np.nan
+    expected = [
+        i for i in range(n)
+        if not np.isnan(cost[i] + error[i]) and not any(
+            cost[j] <= cost[i] and error[j] <= error[i] and (cost[j] < cost[i] or error[j] < error[i] or j < i)
+            for j in range(n) if j != i and not np.isnan(cost[j] + error[j])
+        )
+    ]
+    kept = pareto_order(cost, error)
+    assert sorted(kept.tolist()) == expected
+    assert (np.diff(cost[kept]) > 0).all() and (np.diff(error[kept]) < 0).all()  # cheapest first
 
 
 def test_frontiers_per_group():

@@ -3,7 +3,10 @@ in the transaction of the write), the version readers see (``data_version``, rem
 caches keyed by it (``versioned_cache``: responses, counts, frontiers)."""
 
 import hashlib
+import threading
 import time
+import uuid
+from collections import OrderedDict
 
 from django.conf import settings
 from django.core.cache import cache
@@ -51,6 +54,37 @@ def versioned_cache(parts: tuple, compute, version: str | None = None):
     if value is None:
         value = compute()
         cache.set(key, value, CACHE_SECONDS)
+    return value
+
+
+_memo: OrderedDict = OrderedDict()
+_memo_lock = threading.Lock()
+MEMO_ENTRIES = 64
+MEMO_GENERATION_KEY = "leaderboard:memo-generation"
+
+
+def versioned_memo(parts: tuple, compute, version: str | None = None):
+    """compute() once per data version and `parts` in this process, kept as the object itself (no pickling):
+    for the large NumPy columns the leaderboard sorts and frontiers are computed from. The MEMO_ENTRIES most
+    recently used values, each for at most CACHE_SECONDS; two threads may both compute a missing value.
+    Clearing the cache clears it too (its generation is kept in the cache)."""
+    version = data_version() if version is None else version
+    generation = cache.get(MEMO_GENERATION_KEY)
+    if generation is None:
+        generation = uuid.uuid4().hex
+        cache.set(MEMO_GENERATION_KEY, generation, None)
+    key, now = (version, generation, *parts), time.monotonic()
+    with _memo_lock:
+        found = _memo.get(key)
+        if found is not None and now - found[0] < CACHE_SECONDS:
+            _memo.move_to_end(key)
+            return found[1]
+    value = compute()
+    with _memo_lock:
+        _memo[key] = (now, value)
+        _memo.move_to_end(key)
+        while len(_memo) > MEMO_ENTRIES:
+            _memo.popitem(last=False)
     return value
 
 

@@ -26,13 +26,14 @@ from webapp.leaderboard.selectors.rows import (
     viewer_key,
     visible_scores,
 )
+from webapp.leaderboard.selectors.sorting import SORT_KEYS
 from webapp.leaderboard.selectors.suite_scores import (
     NO_LATENCY,
     checkpoint_latency,
     checkpoint_latest_results,
     latest_latencies,
 )
-from webapp.leaderboard.selectors.table import SORT_KEYS, LeaderboardQuery, leaderboard_page
+from webapp.leaderboard.selectors.table import LeaderboardQuery, leaderboard_page
 
 __all__ = [
     "NO_LATENCY", "SCOPES", "SORT_KEYS", "Cost", "DeployQuery", "LeaderboardError", "LeaderboardQuery", "NoFitYet",

@@ -14,6 +14,7 @@ from webapp.leaderboard.selectors.rows import (
     LeaderboardError,
     NoFitYet,
     RowFilter,
+    filtered_points,
     points_frame,
     suite_with_benchmark_keys,
     visible_scores,
@@ -95,7 +96,7 @@ def _allowed_sets(user, suite: BenchmarkSuite, query: DeployQuery) -> tuple[tupl
     """The sizes and token counts asked for; by default those of the suite's visible checkpoints."""
     n_options, token_options = query.n_options_b, tuple(float(v) for v in query.token_options)
     if not n_options or not token_options:
-        frame = points_frame(visible_scores(user, suite, RowFilter(suite=suite.name)), query.cost).dropna()
+        frame = points_frame(filtered_points(user, suite, RowFilter(suite=suite.name)), query.cost).dropna()
         n_options = n_options or tuple(sorted(float(n) for n in frame["llm_params_b"].unique()))
         token_options = token_options or tuple(sorted(float(v) for v in frame["visual_tokens"].unique()))
     if not n_options or not token_options:

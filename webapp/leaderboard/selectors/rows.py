@@ -3,12 +3,13 @@ Pareto frontier of the filtered rows (cached per data version)."""
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 
 import fitting
-from webapp.core.versioning import versioned_cache
+from webapp.core.versioning import data_version, versioned_memo
 from webapp.registry.models import BenchmarkSuite, SuiteScore
 from webapp.registry.selectors import visible_to_owner
 
@@ -63,11 +64,17 @@ def viewer_key(user) -> str:
 
 
 def suite_with_benchmark_keys(name: str) -> tuple[BenchmarkSuite, list[str]]:
-    suite = BenchmarkSuite.objects.filter(name=name).first()
-    if suite is None:
-        known = ", ".join(BenchmarkSuite.objects.order_by("name").values_list("name", flat=True))
-        raise LeaderboardError(f"Unknown suite {name!r}; known suites: {known}.")
-    return suite, list(suite.benchmarks.order_by("key").values_list("key", flat=True))
+    """The suite and its benchmarks' keys, kept in this process per data version (an unknown name is not)."""
+
+    def compute():
+        suite = BenchmarkSuite.objects.filter(name=name).first()
+        if suite is None:
+            known = ", ".join(BenchmarkSuite.objects.order_by("name").values_list("name", flat=True))
+            raise LeaderboardError(f"Unknown suite {name!r}; known suites: {known}.")
+        return suite, tuple(suite.benchmarks.order_by("key").values_list("key", flat=True))
+
+    suite, keys = versioned_memo(("suite", name), compute)
+    return suite, list(keys)
 
 
 def visible_scores(user, suite: BenchmarkSuite, rows: RowFilter) -> QuerySet[SuiteScore]:
@@ -106,24 +113,72 @@ def visible_scores(user, suite: BenchmarkSuite, rows: RowFilter) -> QuerySet[Sui
     return scores
 
 
-def points_frame(scores: QuerySet[SuiteScore], cost: Cost) -> pd.DataFrame:
-    """(checkpoint, llm_params_b, visual_tokens, error, flops) of every row; N, V and FLOPs are NaN
-    where the checkpoint does not say its LLM or token count."""
-    rows = scores.values_list("checkpoint_id", "checkpoint__llm__n_params", "checkpoint__visual_tokens", "error")
-    frame = pd.DataFrame(list(rows), columns=["checkpoint", "n_params", "visual_tokens", "error"], dtype=float)
-    frame["llm_params_b"] = frame["n_params"] / 1e9
-    frame["flops"] = cost.flops(frame["llm_params_b"].to_numpy(), frame["visual_tokens"].to_numpy())
-    return frame
+@dataclass(frozen=True)
+class Points:
+    """The filtered rows as columns (one entry per row, in checkpoint order): checkpoint id, N in billions,
+    V (NaN where the checkpoint does not say), error; and `configuration_best`, the positions of each (N, V)
+    configuration's best row (lowest error, then first), in row order. What the count, the frontier and the
+    sorts read."""
+
+    checkpoint: np.ndarray
+    llm_params_b: np.ndarray
+    visual_tokens: np.ndarray
+    error: np.ndarray
+    configuration_best: np.ndarray
+
+    def flops(self, cost: Cost, query_tokens: float | None = None) -> np.ndarray:
+        return cost.flops(self.llm_params_b, self.visual_tokens, query_tokens)
+
+    def frontier(self, cost: Cost) -> np.ndarray:
+        """Checkpoint ids on the measured Pareto frontier at this cost. FLOPs depend on (N, V) only, so only
+        each configuration's best row can be on it: the sorted pass runs over those (tens, not 100,000)."""
+        best = self.configuration_best
+        flops = cost.flops(self.llm_params_b[best], self.visual_tokens[best])
+        return self.checkpoint[best[fitting.pareto_order(flops, self.error[best])]]
 
 
-def count_and_frontier(user, suite: BenchmarkSuite, rows: RowFilter, cost: Cost) -> tuple[int, frozenset[int]]:
-    """How many rows the filter shows, and which of them are on the measured Pareto frontier
-    (error vs FLOPs at Q); one read of every filtered row, cached per data version, viewer, filter
-    and cost, so sorting and paging reuse it."""
+def _configuration_best(n: np.ndarray, v: np.ndarray, error: np.ndarray) -> np.ndarray:
+    known = np.flatnonzero(~(np.isnan(n) | np.isnan(v) | np.isnan(error)))
+    ordered = known[np.lexsort((error[known], v[known], n[known]))]  # stable: ties stay in row order
+    if not len(ordered):
+        return ordered
+    first = np.concatenate(([True], (np.diff(n[ordered]) != 0) | (np.diff(v[ordered]) != 0)))
+    return np.sort(ordered[first])
+
+
+def filtered_points(user, suite: BenchmarkSuite, rows: RowFilter, version: str | None = None) -> Points:
+    """One narrow read of every row the filter keeps, kept in this process per data version, viewer and
+    filter (not per cost: every Q reuses it)."""
 
     def compute():
-        frame = points_frame(visible_scores(user, suite, rows), cost)
-        frontier = fitting.pareto_frontier(frame.dropna(subset=["flops"]))
-        return len(frame), frozenset(int(c) for c in frontier["checkpoint"])
+        scores = visible_scores(user, suite, rows).order_by("checkpoint_id")
+        values = scores.values_list("checkpoint_id", "checkpoint__llm__n_params", "checkpoint__visual_tokens", "error")
+        table = np.array(list(values), dtype=float).reshape(-1, 4)  # None (unknown N or V) becomes NaN
+        n, v, error = table[:, 1] / 1e9, table[:, 2], table[:, 3]
+        return Points(table[:, 0].astype(np.int64), n, v, error, _configuration_best(n, v, error))
 
-    return versioned_cache(("count-and-frontier", viewer_key(user), suite.pk, rows, cost), compute)
+    return versioned_memo(("points", viewer_key(user), suite.pk, rows), compute, version)
+
+
+def points_frame(points: Points, cost: Cost) -> pd.DataFrame:
+    """(checkpoint, llm_params_b, visual_tokens, error, flops) of every row; N, V and FLOPs are NaN
+    where the checkpoint does not say its LLM or token count."""
+    return pd.DataFrame({
+        "checkpoint": points.checkpoint, "llm_params_b": points.llm_params_b,
+        "visual_tokens": points.visual_tokens, "error": points.error, "flops": points.flops(cost),
+    })
+
+
+def count_and_frontier(
+    user, suite: BenchmarkSuite, rows: RowFilter, cost: Cost, version: str | None = None,
+) -> tuple[int, frozenset[int]]:
+    """How many rows the filter shows, and which of them are on the measured Pareto frontier (error vs
+    FLOPs at Q): a sorted pass in NumPy over the cached points, itself cached per data version and cost,
+    so sorting and paging reuse it. ``version``: the data version read once for the whole answer."""
+    version = data_version() if version is None else version
+    points = filtered_points(user, suite, rows, version)
+
+    frontier = versioned_memo(
+        ("frontier", viewer_key(user), suite.pk, rows, cost), lambda: frozenset(points.frontier(cost).tolist()), version
+    )
+    return len(points.checkpoint), frontier

@@ -1,20 +1,19 @@
-"""The leaderboard: a sorted, filtered page of rows, two queries at any size (the page's ids, then its rows)."""
+"""The leaderboard: a sorted, filtered page of rows: the order and the frontier from columns kept per data
+version (selectors.sorting, selectors.rows), then one query for the page's rows."""
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Case, ExpressionWrapper, F, FloatField, Value, When
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 
+from webapp.core.versioning import data_version
 from webapp.leaderboard.selectors.rows import (
     Cost,
     LeaderboardError,
     RowFilter,
     count_and_frontier,
     suite_with_benchmark_keys,
-    visible_scores,
 )
+from webapp.leaderboard.selectors.sorting import sorted_checkpoints
 from webapp.registry.hub import checkpoint_hub_url, llm_hub_url
 from webapp.registry.models import SuiteScore
 
@@ -26,53 +25,6 @@ class LeaderboardQuery:
     ordering: tuple[str, ...] = ("error",)
     page: int = 1
     page_size: int | None = 50  # None: every filtered row on one page (exports)
-
-
-def _flops_expression(query_tokens: float):
-    """Orders like 2·N·(Q + V + G) (the constant factor and vision encoder do not change the order)."""
-    return ExpressionWrapper(
-        F("checkpoint__llm__n_params") * (F("checkpoint__visual_tokens") + Value(float(query_tokens))),
-        output_field=FloatField(),
-    )
-
-
-SORTABLE = {
-    "id": "checkpoint_id", "name": "checkpoint__name", "owner": "checkpoint__owner__username",
-    "status": "checkpoint__status", "published": "checkpoint__published", "llm": "checkpoint__llm__name",
-    "llm_family": "checkpoint__llm__family", "n_params": "checkpoint__llm__n_params",
-    "compressor": "checkpoint__compressor__method", "visual_tokens": "checkpoint__visual_tokens",
-    "error": "error", "stderr": "stderr", "n_benchmarks": "n_benchmarks", "source": "source",
-    "latency_first_token_ms": "latency_first_token_s", "latency_decode_per_token_ms": "latency_decode_per_token_s",
-    "updated_at": "updated_at",
-}
-ALIASES = {
-    "family": "llm_family", "n": "n_params", "n_params_b": "n_params", "v": "visual_tokens",
-    "latency": "latency_first_token_ms", "decode": "latency_decode_per_token_ms",
-}
-SORT_KEYS = sorted([*SORTABLE, *ALIASES, "flops", "flops_q0", "on_frontier", "bench:<key>"])
-
-
-def _order_expression(key: str, benchmark_keys: list[str], cost: Cost, frontier: frozenset[int]):
-    descending = key.startswith("-")
-    name = ALIASES.get(key.lstrip("-"), key.lstrip("-"))
-    if name.startswith("bench:"):
-        benchmark = name.removeprefix("bench:")
-        if benchmark not in benchmark_keys:
-            raise LeaderboardError(
-                f"Cannot sort by {name!r}: the suite's benchmarks are {', '.join(benchmark_keys) or 'none'}."
-            )
-        expression = Cast(KT(f"benchmark_scores__{benchmark}"), FloatField())
-    elif name == "flops":
-        expression = _flops_expression(cost.query_tokens + cost.generated_tokens)
-    elif name == "flops_q0":
-        expression = _flops_expression(cost.generated_tokens)
-    elif name == "on_frontier":
-        expression = Case(When(checkpoint_id__in=frontier, then=Value(1)), default=Value(0))
-    elif name in SORTABLE:
-        expression = F(SORTABLE[name])
-    else:
-        raise LeaderboardError(f"Cannot sort by {key!r}; sort keys (prefix - for descending): {', '.join(SORT_KEYS)}.")
-    return expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
 
 
 ROW_VALUES = (
@@ -96,25 +48,28 @@ def _flops_or_none(values: np.ndarray, known: np.ndarray) -> list:
     return [float(value) if ok else None for value, ok in zip(values, known, strict=True)]
 
 
+def _page_checkpoints(user, suite, query: LeaderboardQuery, benchmark_keys, frontier, start, size, version) -> list:
+    return sorted_checkpoints(user, suite, query, benchmark_keys, frontier, version)[start:start + size].tolist()
+
+
 def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     """One page of leaderboard rows (sorted, filtered), with the on-frontier badge computed over
     every filtered row, not just the page."""
     suite, benchmark_keys = suite_with_benchmark_keys(query.rows.suite)
-    scores = visible_scores(user, suite, query.rows)
-    count, frontier = count_and_frontier(user, suite, query.rows, query.cost)
-    order = [_order_expression(key, benchmark_keys, query.cost, frontier) for key in query.ordering]
+    version = data_version()  # once: every cached piece of the answer is of the same data
+    count, frontier = count_and_frontier(user, suite, query.rows, query.cost, version)
     page_size = query.page_size or max(count, 1)
     pages = max(1, -(-count // page_size))
     if query.page > pages:
         raise LeaderboardError(f"page {query.page} is past the last page ({pages}) of {count} rows.")
     start = (query.page - 1) * page_size
-    # Sort narrow (the sort keys and ids), then read the page's wide rows by id: sorting whole rows
-    # (JSON scores, citations) of every checkpoint would spill to disk at 10,000 rows.
-    page_ids = list(scores.order_by(*order, "checkpoint_id").values_list("pk", flat=True)[start:start + page_size])
+    # Sort narrow (cached columns, or the sort keys and ids in the database), then read the page's wide rows
+    # by checkpoint: sorting whole rows (JSON scores, citations) of every checkpoint would spill to disk.
+    page_ids = _page_checkpoints(user, suite, query, benchmark_keys, frontier, start, page_size, version)
     by_id = {}
     for first in range(0, len(page_ids), ROWS_PER_READ):
-        chunk = page_ids[first:first + ROWS_PER_READ]
-        by_id.update((row["pk"], row) for row in SuiteScore.objects.filter(pk__in=chunk).values("pk", *ROW_VALUES))
+        chunk = SuiteScore.objects.filter(suite=suite, checkpoint_id__in=page_ids[first:first + ROWS_PER_READ])
+        by_id.update((row["checkpoint_id"], row) for row in chunk.values(*ROW_VALUES))
     values = [by_id[pk] for pk in page_ids]
 
     n_params = np.array([row["checkpoint__llm__n_params"] or 0 for row in values], dtype=float) / 1e9
