@@ -10,12 +10,12 @@ from fitting.frontier import (Allocation, SearchSpace, optimal_allocation, optim
                               pareto_frontier, pareto_frontiers, pareto_order)
 from fitting.laws import LAWS, Law, PowerTerm, get_law
 from fitting.points import FitInputError, Points, paper_frame, paper_table_path, points_from_frame
-from fitting.uncertainty import BootstrapResult, bootstrap, predicted_error_interval
+from fitting.uncertainty import BootstrapResult, Resamples, bootstrap, predicted_error_interval, resample
 
 __all__ = [
     "AggregatedScores", "AggregationError", "BenchmarkNormalisation", "aggregate", "benchmark_errors", "FitResult", "fit", "FLOPS_FORMULA_VERSION",
     "inference_flops", "with_flops", "Allocation", "SearchSpace", "optimal_allocation", "optimal_curve",
     "optimal_visual_tokens", "pareto_frontier", "pareto_frontiers", "pareto_order", "LAWS", "Law", "PowerTerm", "get_law",
     "FitInputError", "Points", "paper_frame", "paper_table_path", "points_from_frame", "BootstrapResult", "bootstrap",
-    "predicted_error_interval",
+    "predicted_error_interval", "Resamples", "resample",
 ]

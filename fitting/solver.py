@@ -122,16 +122,17 @@ def profile(law: Law, log_variables, error, weights, exponents):
     bases = np.exp(law.log_bases(exponents, log_variables)).swapaxes(-1, -2)
     design = np.concatenate([bases, np.ones(bases.shape[:-2] + (1, n_points))], axis=-2)  # (..., m, n)
     size, n_grid = design.shape[-2], exponents.shape[-2]
-    first, second, lookup = _pairs(size)
-    products = design[..., first, :] * design[..., second, :]
     if exponents.ndim == 2:
+        first, second, lookup = _pairs(size)
+        products = design[..., first, :] * design[..., second, :]
         pair_sums = np.tensordot(weights, products, axes=([1], [2]))
         moment = np.tensordot(weights * error, design, axes=([1], [2]))
         exponents = np.broadcast_to(exponents, (n_resamples,) + exponents.shape)
-    else:
-        pair_sums = np.einsum("rn,rgpn->rgp", weights, products)
-        moment = np.einsum("rn,rgin->rgi", weights * error, design)
-    gram = pair_sums[..., lookup]
+        gram = pair_sums[..., lookup]
+    else:  # one exponent set per weight vector: batched matrix products, no (R, G, pairs, n) array
+        weighted = design * weights[:, None, None, :]
+        gram = weighted @ design.swapaxes(-1, -2)
+        moment = (design @ (weights * error)[:, None, :, None])[..., 0]
     square_sum = np.repeat(np.sum(weights * error**2, axis=-1), n_grid)
     upper = np.repeat(np.where(weights > 0, error, np.inf).min(axis=1), n_grid)
     linear, sse = bounded_linear_fit(gram.reshape(-1, size, size), moment.reshape(-1, size), square_sum, upper)
@@ -234,7 +235,7 @@ def newton_refine(law: Law, log_variables, error, weights, start, radius=0.03, t
         largest = np.abs(step).max(axis=1)
         length = largest * np.linalg.norm(step / np.maximum(largest, 1e-300)[:, None], axis=1)
         step *= np.minimum(1.0, radii[active] / np.maximum(length, 1e-300))[:, None]
-        unfinished = np.minimum(length, radii[active]) >= tolerance
+        unfinished = (np.minimum(length, radii[active]) >= tolerance)
         active = active[unfinished]
         if len(active) == 0:
             break

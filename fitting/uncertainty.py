@@ -85,6 +85,42 @@ def derived_quantities(law: Law, parameters: np.ndarray, query_tokens=(0.0, 50.0
     return quantities
 
 
+@dataclass(frozen=True)
+class Resamples:
+    """Resampled configurations before any law looks at them: per resample, each (N, V) configuration's
+    checkpoint count and mean error ((n_resamples, configurations) each), and how they were drawn. Two laws
+    bootstrapped on the same points with the same seed draw the same resamples: draw them once (``resample``)."""
+
+    counts: np.ndarray
+    means: np.ndarray
+    scheme: str
+    seed: int
+    unit: str
+    n_points: int
+
+
+def resample(data, *, n_resamples: int = 1000, seed: int = 0, unit: str = "points",
+             exact_up_to: int = EXACT_UP_TO, table=None) -> Resamples:
+    """The resamples ``bootstrap`` refits (see there); ``table``: the points' configurations, if known."""
+    if unit not in UNITS:
+        raise ValueError(f"unknown bootstrap unit {unit!r}; choose one of {', '.join(UNITS)}")
+    points = as_points(data)
+    table = configurations(points) if table is None else table
+    rng = np.random.default_rng(seed)
+    if unit == "points" and len(table) and table.count.max() > exact_up_to:
+        counts, means = _pooled_by_configuration(rng, table, points.error, n_resamples, exact_up_to)
+        return Resamples(counts, means, SCHEME_LARGE.format(limit=exact_up_to), seed, unit, len(points))
+    chunk = max(1, CHUNK_CELLS // max(len(points), 1))
+    pooled_counts, pooled_means = [np.zeros((0, len(table)))], [np.zeros((0, len(table)))]
+    for first in range(0, n_resamples, chunk):
+        weights = _resample_weights(rng, points.n_params_b, min(chunk, n_resamples - first), unit)
+        counts, means = table.sums(weights, points.error)
+        pooled_counts.append(counts)
+        pooled_means.append(means)
+    return Resamples(np.concatenate(pooled_counts), np.concatenate(pooled_means), SCHEME_EXACT, seed, unit,
+                     len(points))
+
+
 def _resample_weights(rng, n_params_b: np.ndarray, n_resamples: int, unit: str) -> np.ndarray:
     """Multiplicity of each point (checkpoint) in each resample: (n_resamples, n_points).
 
@@ -155,7 +191,7 @@ def _percentiles(values: np.ndarray, tails) -> tuple[float, float]:
 def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 1000, seed: int = 0,
               unit: str = "points", confidence: float = 0.95, query_tokens=(0.0, 50.0), budgets=(),
               space: SearchSpace = DEFAULT_SPACE, full_fit: FitResult | None = None,
-              exact_up_to: int = EXACT_UP_TO) -> BootstrapResult:
+              exact_up_to: int = EXACT_UP_TO, resamples: Resamples | None = None) -> BootstrapResult:
     """Percentile intervals from refits on resamples, warm-started at the full-data optimum.
 
     unit="points" resamples rows (checkpoints: several at one (N, V), e.g. seeds, are drawn
@@ -166,7 +202,8 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
     (``_pooled_by_configuration``; ``scheme`` says so), which keeps 100,000 checkpoints as cheap as 30,000.
     Resamples that cannot identify the law (e.g. a single size) are dropped and counted in
     n_valid; with none left, every interval is (NaN, NaN).  Input the law cannot be fitted to
-    raises FitInputError, as fit() does.
+    raises FitInputError, as fit() does. ``resamples``: drawn beforehand by ``resample`` for these points,
+    seed, unit and number (another law's bootstrap on the same points reuses them: the same draws).
     """
     started = time.perf_counter()
     law = get_law(law)
@@ -179,24 +216,14 @@ def bootstrap(data, law: str | Law = "multiplicative", *, n_resamples: int = 100
             and np.array_equal(full_fit.points.n_params_b, points.n_params_b)
             and np.array_equal(full_fit.points.visual_tokens, points.visual_tokens))
     table = full_fit.configurations if same and full_fit.configurations is not None else configurations(points)
-    rng = np.random.default_rng(seed)
-    chunk = max(1, CHUNK_CELLS // max(len(points), 1))
-    pooled_weights, pooled_errors = [], []
-    scheme = SCHEME_EXACT
-    if unit == "points" and len(table) and table.count.max() > exact_up_to:
-        scheme = SCHEME_LARGE.format(limit=exact_up_to)
-        counts, means = _pooled_by_configuration(rng, table, points.error, n_resamples, exact_up_to)
-        kept = _identifiable(law, table, counts)
-        pooled_weights.append(counts[kept])
-        pooled_errors.append(means[kept])
-    for first in range(0, n_resamples if scheme == SCHEME_EXACT else 0, chunk):
-        weights = _resample_weights(rng, points.n_params_b, min(chunk, n_resamples - first), unit)
-        counts, means = table.sums(weights, points.error)
-        kept = _identifiable(law, table, counts)
-        pooled_weights.append(counts[kept])
-        pooled_errors.append(means[kept])
-    weights = np.concatenate(pooled_weights) if pooled_weights else np.zeros((0, len(table)))
-    errors = np.concatenate(pooled_errors) if pooled_errors else np.zeros((0, len(table)))
+    if resamples is None:
+        resamples = resample(points, n_resamples=n_resamples, seed=seed, unit=unit, exact_up_to=exact_up_to,
+                             table=table)
+    elif (resamples.seed, resamples.unit, resamples.n_points, len(resamples.counts), resamples.counts.shape[1]) != (
+            seed, unit, len(points), n_resamples, len(table)):
+        raise ValueError("these resamples were drawn for other points, seed, unit or number of resamples")
+    kept = _identifiable(law, table, resamples.counts)
+    weights, errors, scheme = resamples.counts[kept], resamples.means[kept], resamples.scheme
     parameters = np.empty((0, len(law.parameter_names)))
     if len(weights):
         start = np.tile(estimate_vector, (len(weights), 1))

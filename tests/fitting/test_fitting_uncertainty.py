@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import least_squares
 
-from fitting import bootstrap, fit, get_law, paper_frame, predicted_error_interval
+from fitting import bootstrap, fit, get_law, paper_frame, predicted_error_interval, resample
 from fitting.points import points_from_frame
 from fitting.uncertainty import _resample_weights
 
@@ -113,3 +113,19 @@ def test_predicted_error_interval_is_none_without_draws_and_refuses_misshapen_on
         predicted_error_interval("multiplicative", [[0.6, 0.07, 0.015]] * 2, 4, 16)
     with pytest.raises(ValueError, match="confidence must lie strictly between 0 and 1"):
         predicted_error_interval("multiplicative", [[0.6, 0.07, 0.015, 0.0]], 4, 16, confidence=95)
+
+
+def test_resamples_drawn_once_give_each_law_the_bootstrap_it_draws_itself():
+    """The refit draws one scope's resamples once for both laws: each law's intervals and draws must be those
+    of its own bootstrap with the same seed, and resamples of other points are refused."""
+    frame = paper_frame()
+    shared = resample(frame, n_resamples=300, seed=5)
+    for law in ("multiplicative", "additive"):
+        alone = bootstrap(frame, law, n_resamples=300, seed=5)
+        reused = bootstrap(frame, law, n_resamples=300, seed=5, resamples=shared)
+        assert reused.intervals == alone.intervals and reused.n_valid == alone.n_valid
+        pd.testing.assert_frame_equal(reused.draws, alone.draws)
+    with pytest.raises(ValueError, match="other points, seed"):
+        bootstrap(frame.iloc[:-1], n_resamples=300, seed=5, resamples=shared)
+    with pytest.raises(ValueError, match="other points, seed"):
+        bootstrap(frame, n_resamples=300, seed=6, resamples=shared)

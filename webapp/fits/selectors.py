@@ -1,18 +1,25 @@
 """Reads for the fitting service: the points a fit uses, results to aggregate, the latest fits
 and, where there is none, why ("cannot fit: …" as the refit stored it)."""
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import Max
 
 import fitting
 from webapp.fits.models import FitStatus, RefitState, ScalingLawFit
-from webapp.registry.models import Benchmark, BenchmarkResult, BenchmarkSuite, CheckpointStatus, SuiteScore, Visibility
-
+from webapp.registry.models import (
+    Benchmark,
+    BenchmarkResult,
+    BenchmarkSuite,
+    CheckpointStatus,
+    Compressor,
+    SuiteScore,
+    Visibility,
+)
 
 FIT_POINT_COLUMNS = [
-    "checkpoint_id", "error", "checkpoint__llm__n_params", "checkpoint__visual_tokens",
-    "checkpoint__compressor_id", "checkpoint__compressor__method", "checkpoint__compressor__version",
+    "checkpoint_id", "error", "checkpoint__llm__n_params", "checkpoint__visual_tokens", "checkpoint__compressor_id",
 ]
 
 
@@ -20,7 +27,8 @@ def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
     """One row per checkpoint with a score on the suite: N (billions), V, error, compressor.
 
     Only public checkpoints (published ones included): fits, residuals and recommendations are
-    shown to everyone, so private results must not shape them."""
+    shown to everyone, so private results must not shape them. Numbers only are read per row (compressor
+    names come from their own small table)."""
     scores = (
         SuiteScore.objects.filter(
             suite=suite, checkpoint__status=CheckpointStatus.READY, checkpoint__hidden=False,
@@ -31,15 +39,17 @@ def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
         .order_by("checkpoint_id")  # the fingerprint sorts by checkpoint: already sorted, that costs nothing
         .values_list(*FIT_POINT_COLUMNS)
     )
-    frame = pd.DataFrame.from_records(list(scores), columns=FIT_POINT_COLUMNS)
+    table = np.array(list(scores), dtype=float).reshape(-1, len(FIT_POINT_COLUMNS))  # no compressor: NaN
+    names = {pk: f"{method}/{version}" for pk, method, version in Compressor.objects.values_list("pk", "method", "version")}
+    compressor_id = pd.array(table[:, 4], dtype="Int64")
     return pd.DataFrame(
         {
-            "checkpoint": frame["checkpoint_id"],
-            "llm_params_b": frame["checkpoint__llm__n_params"] / 1e9,
-            "visual_tokens": frame["checkpoint__visual_tokens"],
-            "error": frame["error"],
-            "compressor_id": frame["checkpoint__compressor_id"],
-            "compressor": frame["checkpoint__compressor__method"] + "/" + frame["checkpoint__compressor__version"],
+            "checkpoint": table[:, 0].astype(np.int64),
+            "llm_params_b": table[:, 2] / 1e9,
+            "visual_tokens": table[:, 3].astype(np.int64),
+            "error": table[:, 1],
+            "compressor_id": compressor_id,
+            "compressor": pd.Series(compressor_id).map(names).astype(object),
         }
     )
 

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from evaluation.vlm_spec import COMPRESSOR_METHODS
-from webapp.core.versioning import data_version, versioned_cache
+from webapp.core.versioning import data_version, versioned_cache, versioned_memo
 from webapp.jobs.models import Job, JobState
 from webapp.jobs.selectors import ETA_METHOD
 from webapp.leaderboard.api.serializers import (
@@ -85,7 +85,10 @@ def upload(request):
 
 
 def _suite_names() -> list[str]:
-    return list(BenchmarkSuite.objects.order_by("name").values_list("name", flat=True))
+    """Kept in this process per data version: every page asks."""
+    names = versioned_memo(("suite-names",), lambda: tuple(BenchmarkSuite.objects.order_by("name").values_list(
+        "name", flat=True)))
+    return list(names)
 
 
 def _suite_query(request, suites: list[str], drop: tuple[str, ...] = ()):

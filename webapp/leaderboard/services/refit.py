@@ -116,10 +116,12 @@ def scopes(points: pd.DataFrame):
         yield name, int(compressor_id), group
 
 
-def fit_scope(suite, scope, compressor_id, points, law, current: dict | None = None) -> dict:
+def fit_scope(suite, scope, compressor_id, points, law, current: dict | None = None,
+              shared: dict | None = None) -> dict:
     """Fit one (suite, scope, law) unless its input is unchanged; returns what happened: fitted,
     cannot_fit (with the reason, recorded like a fit) or unchanged. ``current``: the fingerprint of the
-    current row per (scope, law, Q), as ``current_fingerprints`` reads them (else read here)."""
+    current row per (scope, law, Q), as ``current_fingerprints`` reads them (else read here). ``shared``: a
+    dict the scope's laws share, to draw the bootstrap's resamples of these points once."""
     outcome = {"suite": suite.name, "scope": scope, "law": law, "n_points": len(points)}
     digest = fingerprint(points, law)
     queries = settings.FRONTIER_FIT_QUERY_TOKENS
@@ -129,9 +131,15 @@ def fit_scope(suite, scope, compressor_id, points, law, current: dict | None = N
     started = time.perf_counter()
     try:
         result = fitting.fit(points, law)
+        shared = {} if shared is None else shared
+        if "resamples" not in shared:  # the same draws for every law of the scope: drawn once
+            shared["resamples"] = fitting.resample(
+                result.points, n_resamples=settings.FRONTIER_FIT_BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED,
+                table=result.configurations,
+            )
         draws = fitting.bootstrap(
             points, law, n_resamples=settings.FRONTIER_FIT_BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED,
-            query_tokens=tuple(queries), full_fit=result,
+            query_tokens=tuple(queries), full_fit=result, resamples=shared["resamples"],
         )
     except fitting.FitInputError as error:
         for q in queries:
@@ -186,8 +194,9 @@ def refit_all(progress=None, full: bool = False) -> dict:
         points = fit_points(suite)
         current = current_fingerprints(suite)
         for scope, compressor_id, group in scopes(points):
+            shared = {}
             for law in settings.FRONTIER_FIT_LAWS:
-                report["fits"].append(fit_scope(suite, scope, compressor_id, group, law, current))
+                report["fits"].append(fit_scope(suite, scope, compressor_id, group, law, current, shared))
         if progress:
             progress(index + 1, len(suites))
     if any(fit["status"] in ("fitted", "cannot_fit") for fit in report["fits"]):
