@@ -13,9 +13,8 @@ import contextlib
 import json
 import sys
 
-from .compressors import COMPRESSORS
 from .errors import EvaluationError
-from .tiny import LLM_FAMILIES, make_tiny_checkpoint
+from .vlm_spec import COMPRESSOR_METHODS, LLM_FAMILIES  # no torch: --help and argument errors answer at once
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,7 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     tiny = commands.add_parser("make-tiny", help="write a tiny random-init FrontierVLM checkpoint")
     tiny.add_argument("--out", required=True, help="checkpoint folder to write")
-    tiny.add_argument("--compressor", default="quecc", choices=sorted(COMPRESSORS))
+    tiny.add_argument("--compressor", default="quecc", choices=sorted(COMPRESSOR_METHODS))
     tiny.add_argument("--tokens", type=int, default=16, help="visual tokens V")
     tiny.add_argument("--llm-hidden", type=int, default=64)
     tiny.add_argument("--llm-layers", type=int, default=2)
@@ -42,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--json", action="store_true", help="print the whole outcome as JSON")
     train = commands.add_parser("train", help="train a compressor; rerunning with the same --out resumes")
     train.add_argument("--out", required=True, help="output folder: state/ while training, checkpoint/ at the end")
-    train.add_argument("--compressor", default="avgpool", choices=sorted(COMPRESSORS))
+    train.add_argument("--compressor", default="avgpool", choices=sorted(COMPRESSOR_METHODS))
     train.add_argument("--tokens", type=int, default=16, help="visual tokens V")
     train.add_argument("--base", help="FrontierVLM checkpoint to start from (default: a tiny random model)")
     train.add_argument("--llm-hidden", type=int, default=64, help="tiny model only")
@@ -169,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "train":
         train_command(args)
         return
+    from .tiny import make_tiny_checkpoint  # torch and transformers: seconds
+
     try:
         out = make_tiny_checkpoint(
             args.out,
