@@ -113,8 +113,11 @@ def resample(data, *, n_resamples: int = 1000, seed: int = 0, unit: str = "point
     chunk = max(1, CHUNK_CELLS // max(len(points), 1))
     pooled_counts, pooled_means = [np.zeros((0, len(table)))], [np.zeros((0, len(table)))]
     for first in range(0, n_resamples, chunk):
-        weights = _resample_weights(rng, points.n_params_b, min(chunk, n_resamples - first), unit)
-        counts, means = table.sums(weights, points.error)
+        rows = min(chunk, n_resamples - first)
+        if unit == "points":
+            counts, means = _pooled_draws(rng, table, points.error, rows)
+        else:
+            counts, means = table.sums(_resample_weights(rng, points.n_params_b, rows, unit), points.error)
         pooled_counts.append(counts)
         pooled_means.append(means)
     return Resamples(np.concatenate(pooled_counts), np.concatenate(pooled_means), SCHEME_EXACT, seed, unit,
@@ -130,6 +133,19 @@ def _resample_weights(rng, n_params_b: np.ndarray, n_resamples: int, unit: str) 
     sizes, size_of_point = np.unique(n_params_b, return_inverse=True)
     size_counts = _counts(rng.integers(0, len(sizes), size=(n_resamples, len(sizes))), len(sizes))
     return size_counts[:, np.asarray(size_of_point).ravel()]
+
+
+def _pooled_draws(rng, table, errors: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` resamples of the points drawn with replacement (the very draws ``_resample_weights`` counts),
+    pooled per configuration straight from the drawn indices: each configuration's count and mean error,
+    (rows, configurations) each, without a (rows, points) multiplicity array."""
+    n, size = len(errors), len(table)
+    drawn = rng.integers(0, n, size=(rows, n))
+    cell = (table.index[drawn] + size * np.arange(rows)[:, None]).ravel()
+    counts = np.bincount(cell, minlength=rows * size).reshape(rows, size).astype(float)
+    sums = np.bincount(cell, weights=errors[drawn].ravel(), minlength=rows * size).reshape(rows, size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return counts, np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), 0.0)
 
 
 def _pooled_by_configuration(rng, table, errors: np.ndarray, n_resamples: int,
