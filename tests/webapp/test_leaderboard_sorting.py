@@ -142,3 +142,28 @@ def test_the_frontier_from_each_configurations_best_row_equals_the_pass_over_eve
     for cost in (Cost(query_tokens=0.0), Cost(), Cost(query_tokens=7.0, generated_tokens=7.0)):
         everything = ids[fitting.pareto_order(points.flops(cost), error)]
         assert points.frontier(cost).tolist() == everything.tolist()
+
+
+def test_the_process_memo_computes_once_per_version_forgets_with_the_cache_and_stays_within_its_bytes(monkeypatch):
+    from webapp.core import versioning
+
+    calls = []
+
+    def compute(tag, size):
+        calls.append(tag)
+        return np.zeros(size // 8)
+
+    cache.clear()
+    first = versioning.versioned_memo(("a",), lambda: compute("a", 800), version="v1")
+    assert versioning.versioned_memo(("a",), lambda: compute("a", 800), version="v1") is first  # the object kept
+    versioning.versioned_memo(("a",), lambda: compute("a", 800), version="v2")  # another data version
+    cache.clear()  # e.g. a test, or staff clearing the cache: the memo goes with it
+    versioning.versioned_memo(("a",), lambda: compute("a", 800), version="v1")
+    assert calls == ["a", "a", "a"]
+
+    monkeypatch.setattr(versioning, "MEMO_BYTES", 2_000)
+    for tag in "bcd":
+        versioning.versioned_memo((tag,), lambda tag=tag: compute(tag, 800), version="v1")
+    versioning.versioned_memo(("d",), lambda: compute("d", 800), version="v1")
+    versioning.versioned_memo(("b",), lambda: compute("b", 800), version="v1")  # evicted: the oldest
+    assert calls[3:] == ["b", "c", "d", "b"]

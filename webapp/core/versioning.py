@@ -57,17 +57,33 @@ def versioned_cache(parts: tuple, compute, version: str | None = None):
     return value
 
 
-_memo: OrderedDict = OrderedDict()
+_memo: OrderedDict = OrderedDict()  # key -> (stored at, value, bytes)
 _memo_lock = threading.Lock()
-MEMO_ENTRIES = 64
+MEMO_BYTES = 256 * 2**20
 MEMO_GENERATION_KEY = "leaderboard:memo-generation"
+
+
+def _nbytes(value) -> int:
+    """Roughly what a memoised value holds: arrays' bytes, text's length, containers and dataclasses looked
+    into, 32 bytes for anything else."""
+    if hasattr(value, "nbytes"):
+        return int(value.nbytes)
+    if isinstance(value, (str, bytes)):
+        return 48 + len(value)
+    if hasattr(value, "__dataclass_fields__"):
+        return sum(_nbytes(getattr(value, name)) for name in value.__dataclass_fields__)
+    if isinstance(value, dict):
+        return 64 + sum(_nbytes(key) + _nbytes(item) for key, item in value.items())
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return 56 + sum(_nbytes(item) for item in value)
+    return 32
 
 
 def versioned_memo(parts: tuple, compute, version: str | None = None):
     """compute() once per data version and `parts` in this process, kept as the object itself (no pickling):
-    for the large NumPy columns the leaderboard sorts and frontiers are computed from. The MEMO_ENTRIES most
-    recently used values, each for at most CACHE_SECONDS; two threads may both compute a missing value.
-    Clearing the cache clears it too (its generation is kept in the cache)."""
+    for the large NumPy columns the leaderboard sorts and frontiers are computed from. The most recently
+    used values up to MEMO_BYTES in all, each for at most CACHE_SECONDS; two threads may both compute a
+    missing value. Clearing the cache clears it too (its generation is kept in the cache)."""
     version = data_version() if version is None else version
     generation = cache.get(MEMO_GENERATION_KEY)
     if generation is None:
@@ -81,9 +97,9 @@ def versioned_memo(parts: tuple, compute, version: str | None = None):
             return found[1]
     value = compute()
     with _memo_lock:
-        _memo[key] = (now, value)
+        _memo[key] = (now, value, _nbytes(value))
         _memo.move_to_end(key)
-        while len(_memo) > MEMO_ENTRIES:
+        while len(_memo) > 1 and sum(entry[2] for entry in _memo.values()) > MEMO_BYTES:
             _memo.popitem(last=False)
     return value
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from webapp.core.versioning import data_version
+from webapp.core.versioning import data_version, versioned_memo
 from webapp.leaderboard.selectors.rows import (
     Cost,
     LeaderboardError,
@@ -52,6 +52,22 @@ def _page_checkpoints(user, suite, query: LeaderboardQuery, benchmark_keys, fron
     return sorted_checkpoints(user, suite, query, benchmark_keys, frontier, version)[start:start + size].tolist()
 
 
+def _rows(suite, page_ids: list[int], version: str) -> dict[int, dict]:
+    """The page's rows by checkpoint id; a page (not an export) kept per data version, so the same rows at
+    another Q (only FLOPs and the frontier badge change) cost no query. Read-only: shared by responses."""
+
+    def compute():
+        by_id = {}
+        for first in range(0, len(page_ids), ROWS_PER_READ):
+            chunk = SuiteScore.objects.filter(suite=suite, checkpoint_id__in=page_ids[first:first + ROWS_PER_READ])
+            by_id.update((row["checkpoint_id"], row) for row in chunk.values(*ROW_VALUES))
+        return by_id
+
+    if len(page_ids) > ROWS_PER_READ:
+        return compute()
+    return versioned_memo(("rows", suite.pk, tuple(page_ids)), compute, version)
+
+
 def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     """One page of leaderboard rows (sorted, filtered), with the on-frontier badge computed over
     every filtered row, not just the page."""
@@ -63,13 +79,9 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     if query.page > pages:
         raise LeaderboardError(f"page {query.page} is past the last page ({pages}) of {count} rows.")
     start = (query.page - 1) * page_size
-    # Sort narrow (cached columns, or the sort keys and ids in the database), then read the page's wide rows
-    # by checkpoint: sorting whole rows (JSON scores, citations) of every checkpoint would spill to disk.
+    # Sort narrow (cached columns), then read the page's wide rows by checkpoint.
     page_ids = _page_checkpoints(user, suite, query, benchmark_keys, frontier, start, page_size, version)
-    by_id = {}
-    for first in range(0, len(page_ids), ROWS_PER_READ):
-        chunk = SuiteScore.objects.filter(suite=suite, checkpoint_id__in=page_ids[first:first + ROWS_PER_READ])
-        by_id.update((row["checkpoint_id"], row) for row in chunk.values(*ROW_VALUES))
+    by_id = _rows(suite, page_ids, version)
     values = [by_id[pk] for pk in page_ids]
 
     n_params = np.array([row["checkpoint__llm__n_params"] or 0 for row in values], dtype=float) / 1e9
