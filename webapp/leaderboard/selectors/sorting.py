@@ -1,9 +1,10 @@
 """The leaderboard's order: every filtered row's checkpoint id in the asked order, one NumPy lexsort kept in
 this process per data version (and per cost when the order depends on Q), so each page is a slice of it.
 
-Sort columns are read once per data version, aligned with the cached points: numeric ones as numbers; the
-others (text, booleans, dates) as their rank in the database's own order (its collation), read in that
-order. Nulls sort last in either direction; ties go to the next key, then to the checkpoint id."""
+The sort columns: N, V, error and the score's other numbers come with the cached points; a benchmark's
+score, or a text, boolean or date column as its rank in the database's own order (its collation), is read
+once per data version for every score of the suite, whoever asks, and aligned with the points. Nulls sort
+last in either direction; ties go to the next key, then to the checkpoint id."""
 
 import numpy as np
 from django.db.models import F, FloatField
@@ -11,7 +12,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from webapp.core.versioning import versioned_memo
-from webapp.leaderboard.selectors.rows import LeaderboardError, filtered_points, viewer_key, visible_scores
+from webapp.leaderboard.selectors.rows import LeaderboardError, fetch_rows, filtered_points, viewer_key
+from webapp.registry.models import SuiteScore
 
 # Sort key → the value's path from SuiteScore.
 SORTABLE = {
@@ -44,33 +46,34 @@ def sort_name(key: str, benchmark_keys: list[str]) -> str:
     return name
 
 
-def _read(user, suite, rows, name: str) -> np.ndarray:
-    """(checkpoint id, value) rows of one sort column: a number, or the rank in the database's order."""
-    scores = visible_scores(user, suite, rows)
+def _read(suite, name: str) -> np.ndarray:
+    """(checkpoint id, value) of every score on the suite: a benchmark's score, or a text, boolean or date
+    column as its rank in the database's order. Every row of the suite, whoever asks and whatever the filter
+    (only the order of the rows a reader may see is taken from it), so one read serves every reader."""
+    scores = SuiteScore.objects.filter(suite=suite)
     if name.startswith("bench:"):
         values = scores.values_list("checkpoint_id", Cast(KT(f"benchmark_scores__{name[6:]}"), FloatField()))
-        return np.array(list(values), dtype=float).reshape(-1, 2)
-    if name in NUMERIC:
-        return np.array(list(scores.values_list("checkpoint_id", SORTABLE[name])), dtype=float).reshape(-1, 2)
+        return np.array(fetch_rows(values), dtype=float).reshape(-1, 2)
     path = SORTABLE[name]
     ordered = scores.order_by(F(path).asc(nulls_last=True), "checkpoint_id").values_list("checkpoint_id", path)
     table, rank, previous = [], -1, object()
-    for checkpoint, value in ordered:
+    for checkpoint, value in fetch_rows(ordered):
         rank += value != previous
         table.append((checkpoint, np.nan if value is None else rank))
         previous = value
     return np.array(table, dtype=float).reshape(-1, 2)
 
 
-def _column(user, suite, rows, name: str, checkpoints: np.ndarray, version) -> np.ndarray:
-    """The column aligned with `checkpoints` (the cached points' ids, sorted); NaN where null or unseen."""
-    table = versioned_memo(("column", viewer_key(user), suite.pk, rows, name), lambda: _read(user, suite, rows, name),
-                           version)
+def _column(suite, name: str, points, version) -> np.ndarray:
+    """The sort column aligned with the cached points (NaN where null)."""
+    if name in NUMERIC:
+        return points.numbers[SORTABLE[name]]
+    table = versioned_memo(("column", suite.pk, name), lambda: _read(suite, name), version)
     if not len(table):
-        return np.full(len(checkpoints), np.nan)
+        return np.full(len(points.checkpoint), np.nan)
     table = table[np.argsort(table[:, 0], kind="stable")]
-    at = np.minimum(np.searchsorted(table[:, 0], checkpoints), len(table) - 1)
-    return np.where(table[at, 0] == checkpoints, table[at, 1], np.nan)
+    at = np.minimum(np.searchsorted(table[:, 0], points.checkpoint), len(table) - 1)
+    return np.where(table[at, 0] == points.checkpoint, table[at, 1], np.nan)
 
 
 def sorted_checkpoints(user, suite, query, benchmark_keys: list[str], frontier: frozenset[int], version) -> np.ndarray:
@@ -90,7 +93,7 @@ def sorted_checkpoints(user, suite, query, benchmark_keys: list[str], frontier: 
             elif name == "on_frontier":
                 value = np.isin(points.checkpoint, np.fromiter(frontier, np.int64, len(frontier))).astype(float)
             else:
-                value = _column(user, suite, query.rows, name, points.checkpoint, version)
+                value = _column(suite, name, points, version)
             missing = np.isnan(value)
             keys += [np.where(missing, 0.0, -value if key.startswith("-") else value), missing]
         return points.checkpoint[np.lexsort(keys)]  # the last key is the primary one
