@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from webapp.core.versioning import data_version, versioned_memo
+from webapp.core.versioning import data_version, versioned_cache
 from webapp.leaderboard.selectors.rows import (
     Cost,
     LeaderboardError,
@@ -53,8 +53,9 @@ def _page_checkpoints(user, suite, query: LeaderboardQuery, benchmark_keys, fron
 
 
 def _rows(suite, page_ids: list[int], version: str) -> dict[int, dict]:
-    """The page's rows by checkpoint id; a page (not an export) kept per data version, so the same rows at
-    another Q (only FLOPs and the frontier badge change) cost no query. Read-only: shared by responses."""
+    """The page's rows by checkpoint id; a page (not an export) cached per data version, so the same rows at
+    another Q (only FLOPs and the frontier badge change) cost no query. In Django's cache, pickled: thousands
+    of pages of small dicts kept as objects would slow every garbage collection of the process."""
 
     def compute():
         by_id = {}
@@ -65,7 +66,7 @@ def _rows(suite, page_ids: list[int], version: str) -> dict[int, dict]:
 
     if len(page_ids) > ROWS_PER_READ:
         return compute()
-    return versioned_memo(("rows", suite.pk, tuple(page_ids)), compute, version)
+    return versioned_cache(("rows", suite.pk, tuple(page_ids)), compute, version)
 
 
 def leaderboard_page(user, query: LeaderboardQuery) -> dict:
