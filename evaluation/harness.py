@@ -347,6 +347,7 @@ class CheckpointEvaluator:
             "transformers_version": importlib.metadata.version("transformers"),
             "datasets_version": importlib.metadata.version("datasets"),
             "flops_formula_version": FLOPS_FORMULA_VERSION,
+            "prompt_format": runner.prompt_format.stamp(),
             "visual_tokens": runner.visual_tokens,
             "llm_params": runner.llm_param_count,
             "compressor_params": runner.compressor_param_count,

@@ -119,9 +119,7 @@ class FrontierLMM(lmms):
         scores = self._in_batches(order, lambda chunk: self._score([arguments[i] for i in chunk]))
         return [scores[index] for index in range(len(requests))]
 
-    @torch.no_grad()
     def _score(self, batch: list[tuple]) -> list[tuple[float, bool]]:
-        runner = self.runner
         contexts, continuations, images = [], [], []
         for context, continuation, doc_to_visual, doc_id, task, split in batch:
             doc = self.task_dict[task][split][doc_id]
@@ -130,25 +128,9 @@ class FrontierLMM(lmms):
             contexts.append(context[: len(context) - trailing])
             continuations.append(context[len(context) - trailing :] + continuation)
             images.append(first_image(doc_to_visual(doc)))
-        # Image features and (for QueCC) the query come from the context alone, never the answer.
-        inputs = runner._model_inputs(images, contexts)
-        sequences, spans = [], []
-        for context, continuation in zip(contexts, continuations, strict=True):
-            context_ids = runner._prompt_ids(context)
-            continuation_ids = runner._prompt_ids(context + continuation)[len(context_ids) :]
-            sequences.append(context_ids + continuation_ids)
-            spans.append((len(context_ids), len(context_ids) + len(continuation_ids)))
-        padded = runner.tokenizer.pad({"input_ids": sequences}, padding_side="right", return_tensors="pt")
-        inputs["input_ids"] = padded["input_ids"].to(runner.device)
-        inputs["attention_mask"] = padded["attention_mask"].to(runner.device)
-        log_probs = runner.model(**inputs).logits.float().log_softmax(dim=-1)
-        scores = []
-        for row, (start, end) in enumerate(spans):
-            targets = inputs["input_ids"][row, start:end]
-            predicted = log_probs[row, start - 1 : end - 1]
-            loss = -predicted.gather(-1, targets[:, None]).sum().item()
-            scores.append((loss, bool((predicted.argmax(dim=-1) == targets).all())))
-        return scores
+        scores = self.runner.continuation_scores(images, contexts, continuations)
+        # lmms-eval reads these as losses (its multiple-choice scoring takes the argmin): -log-probability.
+        return [(-log_probability, greedy) for log_probability, greedy in scores]
 
     def generate_until_multi_round(self, requests):
         raise HarnessError("multi-round generation tasks are not supported by Frontier models; pick single-turn tasks")

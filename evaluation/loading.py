@@ -24,19 +24,23 @@ from transformers import (
 
 from .flops import count_parameters
 from .modeling import IMAGE_TOKEN, FrontierVLM, from_pretrained_complete
+from .prompts import PromptFormat, prompt_format_of
 
 
 class VLMRunner(ABC):
     """Tokenizes plain prompts, preprocesses images, and generates with a loaded VLM.
 
-    A prompt holds one ``<image>`` marker (prepended when missing); it is expanded to the V image
-    placeholder tokens the model fills with visual tokens. Batches are left-padded for generation.
+    A prompt is rendered in the checkpoint's conversation format (``evaluation.prompts``: its chat template,
+    or ``<image>\n`` + prompt); its one ``<image>`` marker is expanded to the V image placeholder tokens the
+    model fills with visual tokens. Batches are left-padded for generation.
     """
 
     model_type: str
 
-    def __init__(self, model: PreTrainedModel, tokenizer, image_processor: BaseImageProcessor):
+    def __init__(self, model: PreTrainedModel, tokenizer, image_processor: BaseImageProcessor,
+                 prompt_format: PromptFormat | None = None):
         self.model = model.eval()
+        self.prompt_format = prompt_format or PromptFormat()
         self.tokenizer = tokenizer
         if tokenizer.pad_token is None:  # padding only fills masked positions
             tokenizer.pad_token = tokenizer.eos_token
@@ -83,9 +87,14 @@ class VLMRunner(ABC):
             "pixel_values": pixel_values.to(self.device, self.model.dtype),
         }
 
-    def _prompt_ids(self, prompt: str) -> list[int]:
-        if IMAGE_TOKEN not in prompt:
-            prompt = f"{IMAGE_TOKEN}\n{prompt}"
+    def render(self, prompt: str) -> str:
+        """The input text for a task's prompt, in the checkpoint's conversation format (``evaluation.prompts``)."""
+        return self.prompt_format.render(prompt, self.tokenizer)
+
+    def _prompt_ids(self, prompt: str, continuation: str = "") -> list[int]:
+        """Token ids of the rendered prompt (then `continuation`, the answer being scored), the image marker
+        expanded to V placeholders."""
+        prompt = self.render(prompt) + continuation
         ids = self.tokenizer(prompt).input_ids
         if ids.count(self.image_token_id) != 1:
             raise ValueError(f"a prompt must hold exactly one {IMAGE_TOKEN}: {prompt!r}")
@@ -112,14 +121,41 @@ class VLMRunner(ABC):
         new_ids = self.generate_ids(images, prompts, max_new_tokens=max_new_tokens, **generation_kwargs)
         return self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)
 
+    @torch.no_grad()
+    def continuation_scores(
+        self, images: list[Image.Image], contexts: list[str], continuations: list[str]
+    ) -> list[tuple[float, bool]]:
+        """Per item: the summed log-probability of `continuation` after the rendered context (the answer
+        turn of its conversation) and whether greedy decoding would produce it. Image features and (QueCC)
+        the query come from the context alone."""
+        inputs = self._model_inputs(images, contexts)
+        sequences, spans = [], []
+        for context, continuation in zip(contexts, continuations, strict=True):
+            context_ids = self._prompt_ids(context)
+            continuation_ids = self._prompt_ids(context, continuation)[len(context_ids):]
+            sequences.append(context_ids + continuation_ids)
+            spans.append((len(context_ids), len(context_ids) + len(continuation_ids)))
+        padded = self.tokenizer.pad({"input_ids": sequences}, padding_side="right", return_tensors="pt")
+        inputs["input_ids"] = padded["input_ids"].to(self.device)
+        inputs["attention_mask"] = padded["attention_mask"].to(self.device)
+        log_probs = self.model(**inputs).logits.float().log_softmax(dim=-1)
+        scores = []
+        for row, (start, end) in enumerate(spans):
+            targets = inputs["input_ids"][row, start:end]
+            predicted = log_probs[row, start - 1 : end - 1]
+            scores.append((predicted.gather(-1, targets[:, None]).sum().item(),
+                           bool((predicted.argmax(dim=-1) == targets).all())))
+        return scores
+
 
 class FrontierRunner(VLMRunner):
     """FrontierVLM; QueCC query embeddings are cached per question text."""
 
     model_type = "frontier_vlm"
 
-    def __init__(self, model: FrontierVLM, tokenizer, image_processor: BaseImageProcessor):
-        super().__init__(model, tokenizer, image_processor)
+    def __init__(self, model: FrontierVLM, tokenizer, image_processor: BaseImageProcessor,
+                 prompt_format: PromptFormat | None = None):
+        super().__init__(model, tokenizer, image_processor, prompt_format)
         self._query_cache: dict[str, torch.Tensor] = {}
 
     @property
@@ -201,4 +237,4 @@ def load_vlm(path: str | Path, device: str | torch.device = "cpu", dtype: torch.
     model = from_pretrained_complete(MODEL_CLASSES[model_type], path, dtype=dtype).to(device)
     tokenizer = AutoTokenizer.from_pretrained(path)
     image_processor = load_image_processor(path, model.config.vision_config.image_size)
-    return RUNNERS[model_type](model, tokenizer, image_processor)
+    return RUNNERS[model_type](model, tokenizer, image_processor, prompt_format_of(path, model_type))

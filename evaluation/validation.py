@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .archives import extract_archive
 from .model_check import ModelCheck
+from .prompts import prompt_format_of, template_of
 from .safetensors_check import (
     PICKLE_SUFFIXES,
     SAFE_SAVE,
@@ -72,6 +73,7 @@ class CheckpointReport:
     file_sha256: dict[str, str]
     checkpoint_sha256: str
     warnings: list[str] = field(default_factory=list)
+    prompt_format: dict = field(default_factory=dict)  # evaluation.prompts: name, source, template SHA-256
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -236,6 +238,12 @@ def validate_checkpoint_dir(path: str | Path) -> CheckpointReport:
     tensors, weight_files = check.read_weights(files)
     check.check_tokenizer(files)
     spec = check.model_spec(config, tensors or {}) if config is not None else None
+    if spec is not None and spec.model_type == "llava" and template_of(root) is None:
+        check.warnings.append(
+            "no chat template: prompts are fed as '<image>\\n' + question, not in the conversation the model was "
+            "trained on, and a llava-hf model scores far below its model card that way; save the processor with "
+            "processor.save_pretrained(dir) (it writes chat_template.jinja) and upload again"
+        )
     if spec is not None and tensors is not None:
         check.check_shapes(spec, tensors)
         llm_params, compressor_params, vision_params = check.count_parameters(spec, tensors)
@@ -259,6 +267,7 @@ def validate_checkpoint_dir(path: str | Path) -> CheckpointReport:
         file_sha256=digests,
         checkpoint_sha256=combined_sha256(digests),
         warnings=check.warnings,
+        prompt_format=prompt_format_of(root, spec.model_type).stamp(),
     )
 
 

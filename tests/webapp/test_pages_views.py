@@ -439,3 +439,19 @@ def test_each_page_runs_the_same_few_queries_for_5_and_25_rows(alice, synthetic)
     with CaptureQueriesContext(connection) as cached:
         client.get(*pages[1])
     assert len(cached) <= 5, [query["sql"] for query in cached]  # session, user, version, suites, families
+
+
+def test_the_checkpoint_page_says_which_prompt_format_validation_found_and_its_warnings(alice, synthetic):
+    checkpoint, _ = evaluated_checkpoint(synthetic, alice)
+    checkpoint.validation_report = {"prompt_format": {"name": "chat_template", "source": "chat_template.jinja",
+                                                      "template_sha256": "ab" * 32}, "warnings": []}
+    checkpoint.save(update_fields=["validation_report"])
+    text = text_of(logged_in(alice).get(f"/checkpoints/{checkpoint.pk}/"))
+    assert "Prompt format its chat template (chat_template.jinja, SHA-256 abababababab… )" in text
+
+    checkpoint.validation_report = {"prompt_format": {"name": "plain", "source": None, "template_sha256": None},
+                                    "warnings": ["no chat template: prompts are fed as ..."]}
+    checkpoint.save(update_fields=["validation_report"])
+    text = text_of(logged_in(alice).get(f"/checkpoints/{checkpoint.pk}/"))
+    assert "Prompt format plain: <image>\\n + the task's prompt" in text
+    assert "Validation warnings no chat template: prompts are fed as ..." in text
