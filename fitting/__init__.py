@@ -9,6 +9,7 @@ from fitting.flops import FLOPS_FORMULA_VERSION, inference_flops, with_flops
 from fitting.frontier import (Allocation, SearchSpace, optimal_allocation, optimal_curve, optimal_visual_tokens,
                               pareto_frontier, pareto_frontiers, pareto_order)
 from fitting.laws import LAWS, Law, PowerTerm, get_law
+from fitting.paper import PAPER_PUBLISHED, paper_comparison
 from fitting.points import FitInputError, Points, paper_frame, paper_table_path, points_from_frame
 from fitting.uncertainty import BootstrapResult, Resamples, bootstrap, predicted_error_interval, resample
 
@@ -17,5 +18,5 @@ __all__ = [
     "inference_flops", "with_flops", "Allocation", "SearchSpace", "optimal_allocation", "optimal_curve",
     "optimal_visual_tokens", "pareto_frontier", "pareto_frontiers", "pareto_order", "LAWS", "Law", "PowerTerm", "get_law",
     "FitInputError", "Points", "paper_frame", "paper_table_path", "points_from_frame", "BootstrapResult", "bootstrap",
-    "predicted_error_interval", "Resamples", "resample",
+    "predicted_error_interval", "Resamples", "resample", "PAPER_PUBLISHED", "paper_comparison",
 ]

@@ -466,6 +466,20 @@ def test_compressors_list_alpha_beta_with_intervals_and_fit_details(paper):
     assert law["active_bounds"] == ["D=0"] and law["warnings"] and len(law["residuals"]) == 28
 
 
+def test_the_papers_published_numbers_are_set_beside_the_refit_of_its_table(paper):
+    """α ≈ 0.077 as published lies above the refit's 95 % interval, β ≈ 0.015 inside it, and the paper's
+    "about 16 tokens at Q = 50" above the refit's 13.5 [12.1, 15.6]; the refit is the stored fit's."""
+    body = APIClient().get("/api/v1/compressors/", {"suite": "reasoning", "q": 50}).json()
+    check = {row["quantity"]: row for row in body["paper_check"]}
+    law = next(entry for entry in body["scopes"][1]["laws"] if entry["law"] == "multiplicative")
+    assert check["alpha"]["published"] == 0.077 and check["alpha"]["refit"] == pytest.approx(law["alpha"], rel=1e-6)
+    assert check["alpha"]["interval"] == pytest.approx([0.0685, 0.0733], abs=1e-3) and not check["alpha"]["inside"]
+    assert check["beta"]["interval"] == pytest.approx([0.0138, 0.0168], abs=1e-3) and check["beta"]["inside"]
+    assert check["V*(Q=50)"]["refit"] == pytest.approx(13.5, abs=0.05)
+    assert check["V*(Q=50)"]["interval"] == pytest.approx([12.1, 15.6], abs=0.1) and not check["V*(Q=50)"]["inside"]
+    assert APIClient().get("/api/v1/compressors/", {"suite": "synthetic"}).json()["paper_check"] is None
+
+
 def test_deploy_recommends_the_law_optimum_within_the_flops_budget(paper):
     budget = 2 * 4e9 * (50 + 16)
     body = APIClient().get("/api/v1/deploy/", {"suite": "reasoning", "budget_flops": budget, "q": 50,

@@ -224,6 +224,9 @@ def test_compressors_page_lists_alpha_and_beta_with_intervals_from_the_fit(paper
     assert f"{law['alpha']:.3g}" in row and f"[{law['alpha_interval'][0]:.3g}, {law['alpha_interval'][1]:.3g}]" in row
     assert f"{law['beta']:.3g}" in row and "At a bound: D=0" in row
     assert 'id="residual-data"' in html and html.count('class="plot plot-small residual-plot"') == len(api["scopes"])
+    alpha = re.search(r'<tr data-quantity="alpha">(.*?)</tr>', html, re.S).group(1)
+    assert "0.077" in alpha and "outside the interval" in alpha
+    assert "inside the interval" in re.search(r'<tr data-quantity="beta">(.*?)</tr>', html, re.S).group(1)
 
 
 def test_deploy_page_gives_the_apis_recommendation_and_runners_up(paper):

@@ -10,6 +10,9 @@ from webapp.leaderboard.selectors.fits import fit_at, fit_decisions
 from webapp.leaderboard.selectors.rows import Cost, suite_with_benchmark_keys
 
 
+PAPER_SUITE = "reasoning"
+
+
 def compressor_table(suite_name: str, cost: Cost) -> dict:
     """Per fit scope (all compressors, then each compressor) and law: α and β with their 95 %
     intervals and the fit's details."""
@@ -47,5 +50,7 @@ def compressor_table(suite_name: str, cost: Cost) -> dict:
         note = no_fit_message(suite, settings.FRONTIER_FIT_LAWS, cannot, scope=None)
     else:
         note = f"Not fitted: {cannot_fit_reasons(cannot)}" if cannot_fit else None
+    # The paper's own table is the reasoning suite's published rows: its rounded exponents beside their refit.
+    paper_check = list(fitting.paper_comparison()) if suite.name == PAPER_SUITE else None
     return json_safe({"suite": suite.name, **cost.as_dict(), "scopes": ordered, "cannot_fit": cannot_fit,
-                      "note": note})
+                      "note": note, "paper_check": paper_check})
