@@ -9,7 +9,6 @@ from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, no_fit_me
 from webapp.leaderboard.selectors.fits import fit_at, fit_decisions
 from webapp.leaderboard.selectors.rows import Cost, suite_with_benchmark_keys
 
-
 PAPER_SUITE = "reasoning"
 
 
