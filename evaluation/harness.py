@@ -50,7 +50,7 @@ from .lmm_adapter import (
     is_out_of_memory,
 )
 from .lmms_setup import configure_lmms_eval
-from .loading import VLMRunner, load_vlm
+from .loading import VLMRunner, load_vlm, preprocessing_stamp
 from .modeling import FrontierVLM
 from .results import EvaluationOutcome, ResultRow, git_revision, result_rows  # noqa: F401  (ResultRow: re-exported)
 from .suites import resolve_task_names
@@ -348,6 +348,7 @@ class CheckpointEvaluator:
             "datasets_version": importlib.metadata.version("datasets"),
             "flops_formula_version": FLOPS_FORMULA_VERSION,
             "prompt_format": runner.prompt_format.stamp(),
+            "image_preprocessing": preprocessing_stamp(runner.image_processor),
             "visual_tokens": runner.visual_tokens,
             "llm_params": runner.llm_param_count,
             "compressor_params": runner.compressor_param_count,

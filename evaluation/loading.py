@@ -19,6 +19,7 @@ from transformers import (
     BaseImageProcessor,
     CLIPImageProcessorPil,
     LlavaForConditionalGeneration,
+    LlavaImageProcessorPil,
     PreTrainedModel,
 )
 
@@ -219,13 +220,34 @@ def checkpoint_model_type(path: str | Path) -> str:
     return json.loads(config_file.read_text()).get("model_type", "")
 
 
-def load_image_processor(path: Path, image_size: int) -> BaseImageProcessor:
-    """The checkpoint's image processor, or CLIP preprocessing at the encoder's resolution."""
+def load_image_processor(path: Path, image_size: int, aspect_ratio: str = "crop") -> BaseImageProcessor:
+    """The checkpoint's image processor, or CLIP preprocessing at the encoder's resolution. With
+    ``aspect_ratio="pad"`` (a FrontierVLM config's ``image_aspect_ratio``) images are first padded to a square
+    in the processor's mean colour, as LLaVA-1.5 trains (transformers' ``LlavaImageProcessorPil``, do_pad)."""
     if (path / "preprocessor_config.json").is_file():
-        return AutoImageProcessor.from_pretrained(path)
-    return CLIPImageProcessorPil(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+        processor = AutoImageProcessor.from_pretrained(path)
+    else:
+        processor = CLIPImageProcessorPil(
+            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+        )
+    if aspect_ratio != "pad" or getattr(processor, "do_pad", False):
+        return processor
+    return LlavaImageProcessorPil(
+        do_pad=True, size=dict(processor.size), crop_size=dict(processor.crop_size), resample=processor.resample,
+        image_mean=processor.image_mean, image_std=processor.image_std, rescale_factor=processor.rescale_factor,
+        do_convert_rgb=True,
     )
+
+
+def preprocessing_stamp(processor: BaseImageProcessor) -> dict:
+    """How images were prepared: padded to a square first or not, then resized and cropped to what size."""
+    return {
+        "aspect_ratio": "pad" if getattr(processor, "do_pad", False) else "crop",
+        "processor": type(processor).__name__,
+        "size": dict(getattr(processor, "size", None) or {}),
+        "crop_size": dict(getattr(processor, "crop_size", None) or {}),
+        "image_mean": list(getattr(processor, "image_mean", None) or []),
+    }
 
 
 def load_vlm(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> VLMRunner:
@@ -236,5 +258,7 @@ def load_vlm(path: str | Path, device: str | torch.device = "cpu", dtype: torch.
         raise ValueError(f"unsupported model_type {model_type!r} in {path}; supported: {', '.join(RUNNERS)}")
     model = from_pretrained_complete(MODEL_CLASSES[model_type], path, dtype=dtype).to(device)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    image_processor = load_image_processor(path, model.config.vision_config.image_size)
+    image_processor = load_image_processor(
+        path, model.config.vision_config.image_size, getattr(model.config, "image_aspect_ratio", "crop")
+    )
     return RUNNERS[model_type](model, tokenizer, image_processor, prompt_format_of(path, model_type))

@@ -14,6 +14,7 @@ from .safetensors_check import (
 )
 from .vlm_spec import (
     COMPRESSOR_METHODS,
+    IMAGE_ASPECT_RATIOS,
     KEY_VALUE_PROJECTIONS,
     LEGACY_QUECC_KEY_VALUE,
     LLAVA_PROJECTOR_METHOD,
@@ -168,6 +169,10 @@ class ModelCheck:
             return None
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
             self.problems.append(f"visual_tokens must be a positive integer, got {tokens!r}")
+            return None
+        if config.get("image_aspect_ratio", "crop") not in IMAGE_ASPECT_RATIOS:
+            self.problems.append(f"image_aspect_ratio must be one of {', '.join(IMAGE_ASPECT_RATIOS)}, "
+                                 f"got {config['image_aspect_ratio']!r}")
             return None
         grid_side = vision["image_size"] // vision["patch_size"]
         max_queries = self.positive_int(

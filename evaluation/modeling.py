@@ -28,7 +28,7 @@ from transformers.configuration_utils import SubConfigSpec
 from .compressors import MatryoshkaQueryTransformer, build_compressor, check_tokens
 from .flops import count_parameters
 from .vlm_spec import IMAGE_TOKEN  # noqa: F401  (loading and tiny import it from here)
-from .vlm_spec import LEGACY_QUECC_KEY_VALUE, MULTI_LEVEL_LAYERS_VIT_L
+from .vlm_spec import IMAGE_ASPECT_RATIOS, LEGACY_QUECC_KEY_VALUE, MULTI_LEVEL_LAYERS_VIT_L
 
 CLIP_VIT_L14_336 = {
     "hidden_size": 1024,
@@ -67,9 +67,13 @@ class FrontierVLMConfig(PreTrainedConfig):
     vision_feature_layer: int = -2
     multi_level_layers: list[int] | None = None
     image_token_id: int | None = None
+    image_aspect_ratio: str = "crop"  # "pad": to a square in the image mean first (LLaVA-1.5's "pad")
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        if self.image_aspect_ratio not in IMAGE_ASPECT_RATIOS:
+            raise ValueError(f"image_aspect_ratio must be one of {', '.join(IMAGE_ASPECT_RATIOS)}, "
+                             f"got {self.image_aspect_ratio!r}")
         if self.compressor_params is None:
             self.compressor_params = {}
         if self.multi_level_layers is None:

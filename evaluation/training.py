@@ -133,7 +133,9 @@ def build_model(config: TrainingConfig):
     else:
         model = _model_from_base(config)
         tokenizer = AutoTokenizer.from_pretrained(config.base_checkpoint)
-        image_processor = load_image_processor(Path(config.base_checkpoint), model.config.vision_config.image_size)
+        image_processor = load_image_processor(  # the base's preprocessing: training sees what evaluation sees
+            Path(config.base_checkpoint), model.config.vision_config.image_size, model.config.image_aspect_ratio
+        )
     if config.compressor_from is not None:
         source = from_pretrained_complete(FrontierVLM, config.compressor_from, dtype=torch.float32)
         model.compressor.load_state_dict(source.compressor.state_dict())

@@ -40,6 +40,7 @@ TINY_VISION = {
 # Same relative depths as ViT-L's [12, 16, 22, 23] (the last one is layer -2).
 TINY_MULTI_LEVEL_LAYERS = [1, 2, 3, 4]
 LLM_FAMILIES = ("qwen2", "llama")
+IMAGE_ASPECT_RATIOS = ("crop", "pad")  # crop: CLIP resize + centre crop; pad: to a square in the mean colour first
 
 
 def square_region_token_counts(grid_side: int) -> tuple[int, ...]:
