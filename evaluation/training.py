@@ -126,16 +126,14 @@ def build_model(config: TrainingConfig):
     """(model, tokenizer, image processor) to train, in fp32; call after ``validate_config``."""
     if config.tiny_model is not None:
         spec = config.tiny_model
-        model, tokenizer = build_tiny_vlm(
-            config.compressor, config.tokens, spec.llm_hidden, spec.llm_layers, spec.llm_family, spec.seed
-        )
+        model, tokenizer = build_tiny_vlm(config.compressor, config.tokens, spec.llm_hidden, spec.llm_layers,
+                                          spec.llm_family, spec.seed)
         image_processor = tiny_image_processor()
     else:
         model = _model_from_base(config)
         tokenizer = AutoTokenizer.from_pretrained(config.base_checkpoint)
-        image_processor = load_image_processor(  # the base's preprocessing: training sees what evaluation sees
-            Path(config.base_checkpoint), model.config.vision_config.image_size, model.config.image_aspect_ratio
-        )
+        image_processor = load_image_processor(Path(config.base_checkpoint), model.config.vision_config.image_size,
+                                               model.config.image_aspect_ratio)  # as its evaluation prepares them
     if config.compressor_from is not None:
         source = from_pretrained_complete(FrontierVLM, config.compressor_from, dtype=torch.float32)
         model.compressor.load_state_dict(source.compressor.state_dict())
