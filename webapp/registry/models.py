@@ -101,7 +101,7 @@ class Checkpoint(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "visibility"], name="checkpoint_status_vis_idx"),
-            # The leaderboard's sort by name walks it (a page of a name sort reads a page of index entries).
+            # The leaderboard's name sort reads every score in name order once per data version: it walks this.
             models.Index(fields=["name", "id"], name="checkpoint_name_idx"),
         ]
 

@@ -47,21 +47,23 @@ def sort_name(key: str, benchmark_keys: list[str]) -> str:
 
 
 def _read(suite, name: str) -> np.ndarray:
-    """(checkpoint id, value) of every score on the suite: a benchmark's score, or a text, boolean or date
-    column as its rank in the database's order. Every row of the suite, whoever asks and whatever the filter
-    (only the order of the rows a reader may see is taken from it), so one read serves every reader."""
+    """(checkpoint id, value) of every score on the suite, by checkpoint id: a benchmark's score, or a text,
+    boolean or date column as its rank in the database's order. Every row of the suite, whoever asks and
+    whatever the filter (only the order of the rows a reader may see is taken from it): one read serves all."""
     scores = SuiteScore.objects.filter(suite=suite)
     if name.startswith("bench:"):
         values = scores.values_list("checkpoint_id", Cast(KT(f"benchmark_scores__{name[6:]}"), FloatField()))
-        return np.array(fetch_rows(values), dtype=float).reshape(-1, 2)
-    path = SORTABLE[name]
-    ordered = scores.order_by(F(path).asc(nulls_last=True), "checkpoint_id").values_list("checkpoint_id", path)
-    table, rank, previous = [], -1, object()
-    for checkpoint, value in fetch_rows(ordered):
-        rank += value != previous
-        table.append((checkpoint, np.nan if value is None else rank))
-        previous = value
-    return np.array(table, dtype=float).reshape(-1, 2)
+        table = np.array(fetch_rows(values), dtype=float).reshape(-1, 2)
+    else:
+        path = SORTABLE[name]
+        ordered = scores.order_by(F(path).asc(nulls_last=True), "checkpoint_id").values_list("checkpoint_id", path)
+        rows, rank, previous = [], -1, object()
+        for checkpoint, value in fetch_rows(ordered):
+            rank += value != previous
+            rows.append((checkpoint, np.nan if value is None else rank))
+            previous = value
+        table = np.array(rows, dtype=float).reshape(-1, 2)
+    return table[np.argsort(table[:, 0], kind="stable")]  # by checkpoint id, once: every alignment searches it
 
 
 def _column(suite, name: str, points, version) -> np.ndarray:
@@ -71,7 +73,6 @@ def _column(suite, name: str, points, version) -> np.ndarray:
     table = versioned_memo(("column", suite.pk, name), lambda: _read(suite, name), version)
     if not len(table):
         return np.full(len(points.checkpoint), np.nan)
-    table = table[np.argsort(table[:, 0], kind="stable")]
     at = np.minimum(np.searchsorted(table[:, 0], points.checkpoint), len(table) - 1)
     return np.where(table[at, 0] == points.checkpoint, table[at, 1], np.nan)
 
