@@ -23,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vlm_spec import MQT_DEFAULT_MAX_QUERIES, check_method, check_tokens
+from .reference_keys import REFERENCE_KEYS, from_reference_keys  # noqa: F401  (the mapping, exposed here)
+from .vlm_spec import COMPRESSOR_LAYOUT, MQT_DEFAULT_MAX_QUERIES, check_layout, check_method, check_tokens
+
+REFERENCE_LAYER_NORM_EPS = 1e-6  # every LayerNorm of the reference TokenPacker and QueCC
 
 
 class MlpProjector(nn.Sequential):
@@ -90,6 +93,7 @@ class Compressor(nn.Module):
     """Base class: holds V, validates it, counts the compressor's own parameters."""
 
     method: ClassVar[str]
+    has_layouts: ClassVar[bool] = False  # takes ``layout`` (evaluation.vlm_spec.COMPRESSOR_LAYOUTS)
     uses_query: ClassVar[bool] = False
     uses_cls_attention: ClassVar[bool] = False
 
@@ -164,9 +168,15 @@ class LocalCrossAttention(nn.Module):
 
 
 class TokenPacker(Compressor):
-    """TokenPacker: bilinearly downsampled layer -2 queries attend to multi-level keys of their region."""
+    """TokenPacker: bilinearly downsampled layer -2 queries attend to multi-level keys of their region.
+
+    Layout 2 (``evaluation.vlm_spec.COMPRESSOR_LAYOUT``) is the reference's (CircleRadon/TokenPacker):
+    separate key and value MLPs, each followed by a LayerNorm, and eps 1e-6 throughout; layout 1, which
+    Frontier trained until 2026-12, shares one key/value MLP and uses eps 1e-5.
+    """
 
     method = "tokenpacker"
+    has_layouts = True
 
     def __init__(
         self,
@@ -176,10 +186,20 @@ class TokenPacker(Compressor):
         llm_width: int,
         grid_side: int = 24,
         num_heads: int = 8,
+        layout: int = COMPRESSOR_LAYOUT,
     ):
         super().__init__(tokens, grid_side)
-        self.query_proj = nn.Sequential(nn.Linear(vision_width, vision_width, bias=False), nn.LayerNorm(vision_width))
-        self.key_value_proj = MultiLevelKeyValueProjector(multi_level_width, vision_width)
+        check_layout(layout)
+        self.layout = layout
+        eps = REFERENCE_LAYER_NORM_EPS if layout >= 2 else 1e-5
+        self.query_proj = nn.Sequential(
+            nn.Linear(vision_width, vision_width, bias=False), nn.LayerNorm(vision_width, eps=eps)
+        )
+        if layout >= 2:
+            self.key_proj = MultiLevelKeyValueProjector(multi_level_width, vision_width, eps=eps)
+            self.value_proj = MultiLevelKeyValueProjector(multi_level_width, vision_width, eps=eps)
+        else:
+            self.key_value_proj = MultiLevelKeyValueProjector(multi_level_width, vision_width, eps=eps)
         self.local_attention = LocalCrossAttention(vision_width, num_heads)
         self.projector = MlpProjector(vision_width, llm_width)
 
@@ -188,8 +208,11 @@ class TokenPacker(Compressor):
         # Without antialiasing, each output point only reads the 2x2 input points around its region's centre.
         downsampled = F.interpolate(to_grid(patch_feats), size=(side, side), mode="bilinear", align_corners=False)
         queries = self.query_proj(from_grid(downsampled))
-        keys_values = self.key_value_proj(multi_level_feats)
-        return self.projector(self.local_attention(queries, keys_values, keys_values))
+        if self.layout >= 2:
+            keys, values = self.key_proj(multi_level_feats), self.value_proj(multi_level_feats)
+        else:
+            keys = values = self.key_value_proj(multi_level_feats)
+        return self.projector(self.local_attention(queries, keys, values))
 
 
 class QueCC(Compressor):
@@ -204,7 +227,7 @@ class QueCC(Compressor):
 
     method = "quecc"
     uses_query = True
-    layer_norm_eps = 1e-6
+    layer_norm_eps = REFERENCE_LAYER_NORM_EPS
 
     def __init__(
         self,
@@ -336,7 +359,19 @@ def compressor_class(method: str) -> type[Compressor]:
 
 
 def build_compressor(
-    method: str, tokens: int, vision_width: int, multi_level_width: int, llm_width: int, grid_side: int = 24, **params
+    method: str,
+    tokens: int,
+    vision_width: int,
+    multi_level_width: int,
+    llm_width: int,
+    grid_side: int = 24,
+    layout: int = COMPRESSOR_LAYOUT,
+    **params,
 ) -> Compressor:
-    """Instantiate a compressor by method name; ``params`` are the method's own options (num_heads, ...)."""
-    return compressor_class(method)(tokens, vision_width, multi_level_width, llm_width, grid_side=grid_side, **params)
+    """Instantiate a compressor by method name; ``params`` are the method's own options (num_heads, ...).
+    ``layout`` (config.json's ``compressor_layout``) matters to the methods whose layout changed."""
+    check_layout(layout)
+    cls = compressor_class(method)
+    if cls.has_layouts:
+        params["layout"] = layout
+    return cls(tokens, vision_width, multi_level_width, llm_width, grid_side=grid_side, **params)

@@ -13,14 +13,16 @@ from .safetensors_check import (
     TensorInfo,
 )
 from .vlm_spec import (
+    COMPRESSOR_LAYOUTS,
     COMPRESSOR_METHODS,
+    CONVERSATIONS,
     IMAGE_ASPECT_RATIOS,
-    KEY_VALUE_PROJECTIONS,
     LEGACY_QUECC_KEY_VALUE,
     LLAVA_PROJECTOR_METHOD,
     MQT_DEFAULT_MAX_QUERIES,
     MULTI_LEVEL_LAYERS_VIT_L,
     REGION_COMPRESSORS,
+    key_value_projections,
     square_region_token_counts,
 )
 
@@ -174,6 +176,15 @@ class ModelCheck:
             self.problems.append(f"image_aspect_ratio must be one of {', '.join(IMAGE_ASPECT_RATIOS)}, "
                                  f"got {config['image_aspect_ratio']!r}")
             return None
+        layout = config.get("compressor_layout", 1)  # absent: saved before layouts had a number
+        if layout not in COMPRESSOR_LAYOUTS:
+            self.problems.append(f"compressor_layout must be one of {', '.join(map(str, COMPRESSOR_LAYOUTS))}, "
+                                 f"got {layout!r}")
+            return None
+        if config.get("conversation") not in (None, *CONVERSATIONS):
+            self.problems.append(f"conversation must be one of {', '.join(CONVERSATIONS)} or absent, "
+                                 f"got {config['conversation']!r}")
+            return None
         grid_side = vision["image_size"] // vision["patch_size"]
         max_queries = self.positive_int(
             params, "max_queries", "compressor_params", {"max_queries": MQT_DEFAULT_MAX_QUERIES}
@@ -191,7 +202,7 @@ class ModelCheck:
             ("compressor.projector.2.weight", (llm_width, llm_width), "[text hidden_size, text hidden_size]"),
         ]
         key_value_source = "[vision hidden_size, vision hidden_size x len(multi_level_layers)]"
-        for name in KEY_VALUE_PROJECTIONS.get(method, ()):
+        for name in key_value_projections(method, layout):
             expected.append((f"compressor.{name}.0.weight", (vision_width, vision_width * levels), key_value_source))
         if method == "quecc":
             side = grid_side // math.isqrt(tokens)

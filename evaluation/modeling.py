@@ -28,7 +28,14 @@ from transformers.configuration_utils import SubConfigSpec
 from .compressors import MatryoshkaQueryTransformer, build_compressor, check_tokens
 from .flops import count_parameters
 from .vlm_spec import IMAGE_TOKEN  # noqa: F401  (loading and tiny import it from here)
-from .vlm_spec import IMAGE_ASPECT_RATIOS, LEGACY_QUECC_KEY_VALUE, MULTI_LEVEL_LAYERS_VIT_L
+from .vlm_spec import (
+    CONVERSATIONS,
+    IMAGE_ASPECT_RATIOS,
+    LEGACY_QUECC_KEY_VALUE,
+    MULTI_LEVEL_LAYERS_VIT_L,
+    check_layout,
+)
+from .vlm_spec import COMPRESSOR_LAYOUT as CURRENT_COMPRESSOR_LAYOUT
 
 CLIP_VIT_L14_336 = {
     "hidden_size": 1024,
@@ -68,9 +75,28 @@ class FrontierVLMConfig(PreTrainedConfig):
     multi_level_layers: list[int] | None = None
     image_token_id: int | None = None
     image_aspect_ratio: str = "crop"  # "pad": to a square in the image mean first (LLaVA-1.5's "pad")
+    # A named LLaVA conversation (evaluation.prompts: v1, qwen_1_5, plain), or None: Frontier's own
+    # "<image>\n" + prompt, or the chat template saved with the tokenizer.
+    conversation: str | None = None
+    # evaluation.vlm_spec.COMPRESSOR_LAYOUTS; a config.json without it is layout 1 (``from_dict``)
+    compressor_layout: int = CURRENT_COMPRESSOR_LAYOUT
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        if "compressor_layout" not in config_dict:  # saved before layouts had a number
+            config_dict = {**config_dict, "compressor_layout": 1}
+        return super().from_dict(config_dict, **kwargs)
+
+    def to_diff_dict(self) -> dict:
+        """Always written, so that a checkpoint keeps its layout when the current one changes."""
+        return {**super().to_diff_dict(), "compressor_layout": self.compressor_layout}
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        check_layout(self.compressor_layout)
+        if self.conversation is not None and self.conversation not in CONVERSATIONS:
+            raise ValueError(f"conversation must be one of {', '.join(CONVERSATIONS)} or absent, "
+                             f"got {self.conversation!r}")
         if self.image_aspect_ratio not in IMAGE_ASPECT_RATIOS:
             raise ValueError(f"image_aspect_ratio must be one of {', '.join(IMAGE_ASPECT_RATIOS)}, "
                              f"got {self.image_aspect_ratio!r}")
@@ -124,6 +150,7 @@ class FrontierVLM(PreTrainedModel):
             multi_level_width=vision_width * len(config.multi_level_layers),
             llm_width=config.text_config.hidden_size,
             grid_side=config.patch_grid_side,
+            layout=config.compressor_layout,
             **config.compressor_params,
         )
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
@@ -227,15 +254,18 @@ class FrontierVLM(PreTrainedModel):
         query_attention_mask: torch.Tensor | None = None,
         query_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Token embeddings with each sequence's V ``<image>`` placeholders replaced by its visual tokens."""
-        embeds = self.get_input_embeddings()(input_ids)
+        """Token embeddings with each sequence's V ``<image>`` placeholders replaced by its visual tokens.
+
+        The placeholder's own embedding is never read (its id may lie past the LLM's vocabulary, as in
+        a converted LLaVA checkpoint whose tokenizer gained ``<image>``)."""
+        image_mask = input_ids == self.config.image_token_id
+        embeds = self.get_input_embeddings()(input_ids.masked_fill(image_mask, 0))
         if pixel_values is None:
             return embeds
         if self.compressor.uses_query and query_embeds is None:
             if query_input_ids is None:
                 raise ValueError(f"{self.config.compressor_method} needs query_input_ids or query_embeds")
             query_embeds = self.query_embedding(query_input_ids, query_attention_mask)
-        image_mask = input_ids == self.config.image_token_id
         placeholders = image_mask.sum(dim=1)
         if (placeholders != self.visual_tokens).any():
             raise ValueError(

@@ -6,21 +6,19 @@ train split, and writes ``output_dir/checkpoint`` (safetensors, tokenizer, image
 ``training_config.json``). Stage 1 trains the compressor (its projector included) with the LLM
 frozen; stage 2 also fine-tunes the LLM. The vision tower is always frozen.
 
-Everything in the config is checked by ``validate_config`` before anything runs; all problems are
-reported at once in one ``TrainingConfigError``. The config and the checks that need no tensors live
-in ``evaluation.training_config`` (no torch), which the web side runs in its own process.
+``validate_config`` checks everything first and reports all problems in one ``TrainingConfigError``; the
+checks that need no tensors live in ``evaluation.training_config`` (no torch), which the web side runs.
 
 Resuming: every ``save_every`` steps (and before stopping or finishing) the loop writes
 ``output_dir/state/step-NNNNNN/`` into a temporary folder and renames it, so a killed process leaves
 either the previous or the new state, never half of one. ``run()`` continues from the newest state:
 trainable weights (safetensors), optimizer and scheduler state, RNG states (python, numpy, torch,
 cuda), data position (epoch and index into that epoch's seeded permutation), step and loss history.
-The resumed run repeats the lost steps exactly, so its weights equal an uninterrupted run's on CPU.
-Optimizer, scheduler and RNG states are written with ``torch.save`` and read back with
-``torch.load(weights_only=True)``: only tensors and plain containers are ever unpickled, never code.
+The resumed run repeats the lost steps exactly, so its weights equal an uninterrupted run's on CPU. Optimizer,
+scheduler and RNG states are read back with ``torch.load(weights_only=True)``: tensors and containers, never code.
 
-Device and precision: CUDA when available, else CPU; fp32 on CPU, bf16 autocast (fp32 master
-weights) on CUDA with ``precision="auto"`` or ``"bf16"``.
+Prompts: the checkpoint's conversation (``evaluation.prompts``), as evaluation renders them. Device and
+precision: CUDA when available, else CPU; fp32 on CPU, bf16 autocast (fp32 master weights) on CUDA.
 
 Frozen-encoder cache: the vision tower never changes during training, so when a run sees its
 examples at least once and their encoder features fit ``FEATURE_CACHE_MAX_BYTES`` (in CPU memory),
@@ -49,12 +47,14 @@ from transformers import AutoTokenizer, get_scheduler
 from .feature_cache import FeatureCache
 from .loading import load_image_processor
 from .modeling import FrontierVLM, FrontierVLMConfig, VisionFeatures, from_pretrained_complete
+from .prompts import format_of_conversation
 from .tiny import build_tiny_vlm, tiny_image_processor
 from .training_batches import Collator, DataCursor, loss_from_features
 from .training_config import TinyModelSpec  # noqa: F401  (re-exported: callers build configs from here)
 from .training_config import TrainingConfig, TrainingConfigError, config_problems, load_examples
 from .training_data import TrainingExample
 from .training_memory import check_memory
+from .vlm_spec import COMPRESSOR_LAYOUT
 
 STATE_DIR = "state"
 CHECKPOINT_DIR = "checkpoint"
@@ -148,7 +148,8 @@ def _model_from_base(config: TrainingConfig) -> FrontierVLM:
     if (base.config.compressor_method, base.visual_tokens) == (config.compressor, config.tokens):
         return base
     settings = base.config.to_dict()
-    settings.update(compressor_method=config.compressor, visual_tokens=config.tokens, compressor_params={})
+    settings.update(compressor_method=config.compressor, visual_tokens=config.tokens, compressor_params={},
+                    compressor_layout=COMPRESSOR_LAYOUT)  # a fresh compressor: the current layout
     torch.manual_seed(config.seed)  # the fresh compressor's initialisation
     model = FrontierVLM(FrontierVLMConfig.from_dict(settings))
     model.vision_tower.load_state_dict(base.vision_tower.state_dict())
@@ -234,9 +235,8 @@ class Trainer:
         scheduler = get_scheduler(
             config.lr_schedule, optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=self.total_steps
         )
-        collate = Collator(
-            tokenizer, image_processor, model.config.image_token_id, model.visual_tokens, model.compressor.uses_query
-        )
+        collate = Collator(tokenizer, image_processor, model.config.image_token_id, model.visual_tokens,
+                           model.compressor.uses_query, format_of_conversation(model.config.conversation))
         history: list[float] = []
         epoch = index = 0
         state = latest_state(self.output_dir)

@@ -4,7 +4,8 @@ into tensors (prompt masked out of the loss), and the loss computed from already
 import numpy as np
 import torch
 
-from .modeling import IMAGE_TOKEN, FrontierVLM, VisionFeatures
+from .modeling import FrontierVLM, VisionFeatures
+from .prompts import PromptFormat
 from .training_data import TrainingExample
 
 IGNORE_INDEX = -100  # label of positions left out of the loss (transformers' convention)
@@ -35,13 +36,16 @@ class DataCursor:
 class Collator:
     """Turns examples into a right-padded model batch (image placeholders expanded, answer-only labels).
 
-    A sequence is the plain-text prompt format of ``evaluation.tiny``: ``human ids + answer ids + </s>``
-    per turn, with the ``<image>`` marker expanded to V image placeholders. Only answer tokens and their
-    ``</s>`` carry labels (``IGNORE_INDEX`` elsewhere), so the model learns to answer and to stop,
-    exactly as ``runner.generate`` then reads it.
+    A sequence is ``human ids + answer ids`` per turn in the checkpoint's prompt format
+    (``evaluation.prompts``, as evaluation renders it): plain, the answer followed by ``</s>``; a named
+    conversation, the human text and the answer as its template closes it. The ``<image>`` marker is expanded
+    to V image placeholders. Only answer tokens and their closing carry labels (``IGNORE_INDEX`` elsewhere),
+    so the model learns to answer and to stop, exactly as ``runner.generate`` then reads it.
     """
 
-    def __init__(self, tokenizer, image_processor, image_token_id: int, visual_tokens: int, uses_query: bool):
+    def __init__(self, tokenizer, image_processor, image_token_id: int, visual_tokens: int, uses_query: bool,
+                 prompt_format: PromptFormat | None = None):
+        self.prompt_format = prompt_format or PromptFormat()
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.image_token_id = image_token_id
@@ -54,14 +58,16 @@ class Collator:
     def encode(self, example: TrainingExample) -> tuple[list[int], list[int]]:
         """(input_ids, labels) of one example."""
         input_ids, labels = [], []
-        for turn, (question, answer) in enumerate(example.turns):
-            if turn == 0 and IMAGE_TOKEN not in question:
-                question = f"{IMAGE_TOKEN}\n{question}"
+        rendered = self.prompt_format.training_turns(example.turns, self.tokenizer)
+        for turn, ((question, closed_answer), (_, answer)) in enumerate(zip(rendered, example.turns, strict=True)):
             question_ids = self._ids(question, special_tokens=turn == 0)  # the prompt as the runner encodes it
             if turn == 0:
                 position = question_ids.index(self.image_token_id)
                 question_ids[position : position + 1] = [self.image_token_id] * self.visual_tokens
-            answer_ids = [*self._ids(answer), self.tokenizer.eos_token_id]
+            if closed_answer is None:
+                answer_ids = [*self._ids(answer), self.tokenizer.eos_token_id]
+            else:
+                answer_ids = self._ids(closed_answer)
             input_ids += question_ids + answer_ids
             labels += [IGNORE_INDEX] * len(question_ids) + answer_ids
         return input_ids, labels

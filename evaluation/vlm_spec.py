@@ -19,8 +19,15 @@ METHOD_LABELS = {
 }
 MQT_DEFAULT_MAX_QUERIES = 256
 MULTI_LEVEL_LAYERS_VIT_L = [12, 16, 22, 23]  # the CLIP ViT-L layers TokenPacker and QueCC read keys from
-# The modules that read the multi-level features: QueCC has separate key and value MLPs, as the paper's code.
-KEY_VALUE_PROJECTIONS = {"tokenpacker": ("key_value_proj",), "quecc": ("key_proj", "value_proj")}
+# Compressor layouts (config.json's ``compressor_layout``; absent = 1). Layout 2 follows the reference code
+# (TokenPacker: CircleRadon/TokenPacker; QueCC: locuslab/llava-token-compression): separate key and value MLPs
+# over the multi-level features and LayerNorm eps 1e-6. Layout 1 is TokenPacker's one shared key/value MLP
+# (eps 1e-5) that Frontier trained until 2026-12; QueCC is the same in both (its layout-1 weights load as they are).
+COMPRESSOR_LAYOUT = 2
+COMPRESSOR_LAYOUTS = (1, 2)
+# The modules that read the multi-level features, by method and layout.
+KEY_VALUE_PROJECTIONS = {"tokenpacker": ("key_proj", "value_proj"), "quecc": ("key_proj", "value_proj")}
+LEGACY_KEY_VALUE_PROJECTIONS = {"tokenpacker": ("key_value_proj",), "quecc": ("key_proj", "value_proj")}
 LEGACY_QUECC_KEY_VALUE = "compressor.key_value_proj.0.weight"  # QueCC's one shared key/value MLP until 2026-12
 
 # The tiny random-init model of tests and demos (``evaluation.tiny``): a small CLIP-shaped encoder.
@@ -40,7 +47,22 @@ TINY_VISION = {
 # Same relative depths as ViT-L's [12, 16, 22, 23] (the last one is layer -2).
 TINY_MULTI_LEVEL_LAYERS = [1, 2, 3, 4]
 LLM_FAMILIES = ("qwen2", "llama")
+# LLaVA's named conversations a checkpoint may train and evaluate with (evaluation.prompts renders them).
+CONVERSATIONS = ("v1", "qwen_1_5", "plain")
 IMAGE_ASPECT_RATIOS = ("crop", "pad")  # crop: CLIP resize + centre crop; pad: to a square in the mean colour first
+
+
+def key_value_projections(method: str, layout: int) -> tuple[str, ...]:
+    """The compressor's modules that read the multi-level features, in a checkpoint of this layout."""
+    check_layout(layout)
+    return (KEY_VALUE_PROJECTIONS if layout >= 2 else LEGACY_KEY_VALUE_PROJECTIONS).get(method, ())
+
+
+def check_layout(layout) -> None:
+    if layout not in COMPRESSOR_LAYOUTS:
+        raise ValueError(
+            f"compressor_layout must be one of {', '.join(map(str, COMPRESSOR_LAYOUTS))}, got {layout!r}"
+        )
 
 
 def square_region_token_counts(grid_side: int) -> tuple[int, ...]:
