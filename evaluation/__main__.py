@@ -6,6 +6,8 @@
 ``python -m evaluation train --out DIR --compressor avgpool --tokens 4 [--dataset synthetic:shapes |
 PATH.json --images DIR] [--base CHECKPOINT] [--steps N] [--lr X] [--batch-size B] [--seed S] [--stage 1|2]
 [--save-every K] [--feature-cache DIR] [--json]``: train a compressor (see ``evaluation.training``); rerun to resume.
+``python -m evaluation convert-llava SRC --out DST [--vision-tower DIR] [--llm DIR] [--conversation NAME]``: a
+checkpoint of the LLaVA code base (QueCC, TokenPacker, LLaVA-1.5) as a FrontierVLM (``evaluation.convert_llava``).
 """
 
 import argparse
@@ -14,7 +16,8 @@ import json
 import sys
 
 from .errors import EvaluationError
-from .vlm_spec import COMPRESSOR_METHODS, LLM_FAMILIES  # no torch: --help and argument errors answer at once
+# no torch: --help and argument errors answer at once
+from .vlm_spec import COMPRESSOR_METHODS, CONVERSATIONS, LLM_FAMILIES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
         command.add_argument("--feature-cache-gb", type=float, default=8.0, help="size of --feature-cache (GB)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
+    convert = commands.add_parser("convert-llava", help="turn a LLaVA-code-base checkpoint into a FrontierVLM")
+    convert.add_argument("src", help="folder saved by LLaVA's train.py (config.json with mm_* keys, weights)")
+    convert.add_argument("--out", required=True, help="new checkpoint folder to write")
+    convert.add_argument("--vision-tower", help="local folder of the CLIP tower the config's mm_vision_tower names")
+    convert.add_argument("--llm", help="base LLM folder, when SRC holds only mm_projector.bin (pretraining stage)")
+    convert.add_argument("--conversation", help=f"the conversation it was trained with ({', '.join(CONVERSATIONS)}; "
+                         "LLaVA's --version), when config.json does not say")
     return parser.parse_args(argv)
 
 
@@ -167,6 +177,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "train":
         train_command(args)
+        return
+    if args.command == "convert-llava":
+        from .convert_llava import ConversionError, convert_llava
+
+        try:
+            print(convert_llava(args.src, args.out, args.vision_tower, args.llm, args.conversation))
+        except ConversionError as error:
+            raise SystemExit(f"error: {error}") from None
         return
     from .tiny import make_tiny_checkpoint  # torch and transformers: seconds
 
