@@ -1,4 +1,5 @@
-"""Inference FLOPs of a VLM, as in the paper: FLOPs = 2 * N * (Q + V + G).
+"""Inference FLOPs of a VLM: formula v1, the paper's, FLOPs = 2 * N * (Q + V + G); formula v2 adds what the
+compressor adds to the LLM's work (QueCC's text-only query pass, 2 * N * Q). See ``fitting.flops``.
 
 N counts every parameter of the LLM, embeddings and LM head included (tied weights once): the
 paper names models by their full size (Qwen1.5-0.5B -> 0.5B), so N must be that number, counted
@@ -8,7 +9,11 @@ vision encoder's cost is constant across the grid: it is left out unless passed 
 
 from torch import nn
 
-from fitting.flops import FLOPS_FORMULA_VERSION, PARAMETERS_PER_BILLION  # noqa: F401  (the formula's one home)
+from fitting.flops import (  # noqa: F401  (the formula's one home)
+    FLOPS_FORMULA_VERSION,
+    LATEST_FLOPS_FORMULA,
+    PARAMETERS_PER_BILLION,
+)
 from fitting.flops import inference_flops as flops_formula
 
 
@@ -18,9 +23,11 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def inference_flops(
-    llm_params: int, visual_tokens: int, query_tokens: int, generated_tokens: int, vision_encoder_flops: float = 0.0
+    llm_params: int, visual_tokens: int, query_tokens: int, generated_tokens: int, vision_encoder_flops: float = 0.0,
+    compressor_method: str | None = None, version: str = FLOPS_FORMULA_VERSION,
 ) -> float:
-    """FLOPs of one sample: 2 * N * (Q + V + G) (+ the vision encoder's FLOPs when given).
+    """FLOPs of one sample: 2 * N * (Q + V + G) (+ the vision encoder's FLOPs when given); under ``version`` v2
+    a QueCC compressor adds its query pass, 2 * N * Q.
 
     Q is the number of text-query tokens (0 when the query is cached), V the visual tokens and
     G the generated tokens.
@@ -35,5 +42,6 @@ def inference_flops(
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     return float(flops_formula(
-        llm_params / PARAMETERS_PER_BILLION, visual_tokens, query_tokens, generated_tokens, vision_encoder_flops
+        llm_params / PARAMETERS_PER_BILLION, visual_tokens, query_tokens, generated_tokens, vision_encoder_flops,
+        compressor_method, version,
     ))

@@ -40,7 +40,7 @@ from .errors import (
     OutOfMemory,
 )
 from .feature_cache import FeatureCache
-from .flops import FLOPS_FORMULA_VERSION
+from .flops import LATEST_FLOPS_FORMULA
 from .latency import measure_latency
 from .lmm_adapter import (
     FrontierLMM,
@@ -346,7 +346,9 @@ class CheckpointEvaluator:
             "torch_version": torch.__version__,
             "transformers_version": importlib.metadata.version("transformers"),
             "datasets_version": importlib.metadata.version("datasets"),
-            "flops_formula_version": FLOPS_FORMULA_VERSION,
+            # The formula this result's FLOPs are read with (fitting.flops): it stores N, V and the compressor,
+            # not a FLOPs number, so any version recomputes them; older results keep the version they carry.
+            "flops_formula_version": LATEST_FLOPS_FORMULA,
             "prompt_format": runner.prompt_format.stamp(),
             "image_preprocessing": preprocessing_stamp(runner.image_processor),
             "visual_tokens": runner.visual_tokens,

@@ -5,7 +5,9 @@ A library (NumPy, SciPy, pandas, Plotly): no Django, Celery or torch.
 """
 from fitting.aggregate import AggregatedScores, AggregationError, BenchmarkNormalisation, aggregate, benchmark_errors
 from fitting.fit import FitResult, fit
-from fitting.flops import FLOPS_FORMULA_VERSION, inference_flops, with_flops
+from fitting.flops import (COMPRESSOR_FLOPS_NOTE, DEFAULT_FLOPS_FORMULA, FLOPS_FORMULA_VERSION,
+                           FLOPS_FORMULA_VERSIONS, FLOPS_FORMULAS, LATEST_FLOPS_FORMULA, depends_on_method,
+                           effective_query_tokens, formula_text, inference_flops, method_formulas, with_flops)
 from fitting.frontier import (Allocation, SearchSpace, optimal_allocation, optimal_curve, optimal_visual_tokens,
                               pareto_frontier, pareto_frontiers, pareto_order)
 from fitting.laws import LAWS, Law, PowerTerm, get_law
@@ -14,9 +16,12 @@ from fitting.points import FitInputError, Points, paper_frame, paper_table_path,
 from fitting.uncertainty import BootstrapResult, Resamples, bootstrap, predicted_error_interval, resample
 
 __all__ = [
-    "AggregatedScores", "AggregationError", "BenchmarkNormalisation", "aggregate", "benchmark_errors", "FitResult", "fit", "FLOPS_FORMULA_VERSION",
-    "inference_flops", "with_flops", "Allocation", "SearchSpace", "optimal_allocation", "optimal_curve",
-    "optimal_visual_tokens", "pareto_frontier", "pareto_frontiers", "pareto_order", "LAWS", "Law", "PowerTerm", "get_law",
-    "FitInputError", "Points", "paper_frame", "paper_table_path", "points_from_frame", "BootstrapResult", "bootstrap",
-    "predicted_error_interval", "Resamples", "resample", "PAPER_PUBLISHED", "paper_comparison",
+    "AggregatedScores", "AggregationError", "BenchmarkNormalisation", "aggregate", "benchmark_errors", "FitResult",
+    "fit", "FLOPS_FORMULA_VERSION", "DEFAULT_FLOPS_FORMULA", "FLOPS_FORMULA_VERSIONS", "FLOPS_FORMULAS",
+    "LATEST_FLOPS_FORMULA", "COMPRESSOR_FLOPS_NOTE", "depends_on_method", "effective_query_tokens", "method_formulas",
+    "formula_text", "inference_flops", "with_flops", "Allocation", "SearchSpace", "optimal_allocation",
+    "optimal_curve", "optimal_visual_tokens", "pareto_frontier", "pareto_frontiers", "pareto_order", "LAWS", "Law",
+    "PowerTerm", "get_law", "FitInputError", "Points", "paper_frame", "paper_table_path", "points_from_frame",
+    "BootstrapResult", "bootstrap", "predicted_error_interval", "Resamples", "resample", "PAPER_PUBLISHED",
+    "paper_comparison",
 ]

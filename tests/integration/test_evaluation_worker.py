@@ -55,7 +55,7 @@ def test_a_checkpoint_is_evaluated_on_the_synthetic_suite_end_to_end(start_worke
     output = HarnessOutput.objects.get(run=run, benchmark__key="shapes")
     assert "shapes" in output.raw["results"]
     stamp = output.stamp
-    assert stamp["visual_tokens"] == 4 and stamp["flops_formula_version"] == "v1"
+    assert stamp["visual_tokens"] == 4 and stamp["flops_formula_version"] == "v2"
     assert stamp["device"] == "cpu" and stamp["dtype"] == "float32" and stamp["lmms_eval_version"]
     assert stamp["latency"]["median_time_to_first_token_s"] > 0
     # Latency is measured once per (checkpoint, device, dtype): the second benchmark reuses the first's.

@@ -47,7 +47,7 @@ class Column:
         return "c-" + self.key.replace(":", "-")
 
 
-def leaderboard_columns(benchmarks: list[str], query_tokens: float) -> list[Column]:
+def leaderboard_columns(benchmarks: list[str], query_tokens: float, formula: str = "v1") -> list[Column]:
     """The leaderboard's columns, each sortable by the API's sort key. What a researcher reads first
     comes first: the checkpoint, its error with the interval and the frontier badge (these three stay
     in place when the table scrolls sideways), then what it costs, then the per-benchmark scores."""
@@ -56,10 +56,12 @@ def leaderboard_columns(benchmarks: list[str], query_tokens: float) -> list[Colu
         Column("error", "Error ± stderr", "error", "Suite average normalised error ± its standard error", hideable=False),
         Column("on_frontier", "Frontier", "on_frontier", "On the measured Pareto frontier (error vs FLOPs at Q)",
                descending_first=True),
-        Column("n", "N", "n_params", "LLM parameters"),
+        Column("n", "N", "n_params", "LLM parameters counted from the weights (tied embeddings once); a published "
+               "row of a model Frontier does not know shows its nominal size, marked ≈"),
         Column("v", "V", "visual_tokens", "Visual tokens"),
         Column("compressor", "Compressor", "compressor", numeric=False),
-        Column("flops", f"FLOPs Q={query_tokens:g}", "flops", f"Inference FLOPs 2·N·({query_tokens:g} + V + G)"),
+        Column("flops", f"FLOPs Q={query_tokens:g}", "flops", f"Inference FLOPs 2·N·({query_tokens:g} + V + G)"
+               + (f" (formula v2: QueCC + 2·N·{query_tokens:g}, its query pass)" if formula == "v2" else "")),
         Column("flops_q0", "FLOPs Q=0", "flops_q0", "Inference FLOPs 2·N·(V + G): cached query", shown_by_default=False),
         Column("latency", "Latency", "latency_first_token_ms", "Measured median time to first token"),
         *[Column(f"bench:{key}", key, f"bench:{key}", f"Normalised score on {key}", descending_first=True)

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+import fitting
 from evaluation.vlm_spec import COMPRESSOR_METHODS
 from webapp.core.versioning import data_version, versioned_cache, versioned_memo
 from webapp.jobs.models import Job, JobState
@@ -138,6 +139,7 @@ def _leaderboard_content(user, suites: list[str], query, version: str) -> tuple[
         "version": version, "query": query, "tabs": _suite_tabs(suites, query),
         "scopes": [scope for scope in SCOPES if scope != "mine" or user.is_authenticated],
         "compressor_methods": CompressorMethod.choices, "page_sizes": PAGE_SIZES,
+        "flops_versions": fitting.FLOPS_FORMULA_VERSIONS,
         "families": LanguageModel.objects.order_by("family").values_list("family", flat=True).distinct(),
         "size_links": size_buckets(query), "columns_param": query.get(COLUMNS_PARAM),
     }
@@ -148,7 +150,7 @@ def _leaderboard_content(user, suites: list[str], query, version: str) -> tuple[
         page = leaderboard_page(user, params.query())
     except LeaderboardError as error:
         return 400, render_to_string("pages/_leaderboard_content.html", {**context, "errors": [str(error)]})
-    columns = leaderboard_columns(page["benchmarks"], page["query_tokens"])
+    columns = leaderboard_columns(page["benchmarks"], page["query_tokens"], page["flops_formula_version"])
     shown = shown_column_keys(columns, page["results"], query)
     picker = [
         {"key": column.key, "label": column.label, "shown": column.key in shown,
@@ -180,7 +182,8 @@ def frontier(request):
     context = {
         "version": data_version(), "query": query, "tabs": _suite_tabs(suites, query), "laws": laws, "law": law,
         "q": q, "q_custom": q not in ("0", "50"), "api_url": reverse("api-frontier"),
-        "compressor_methods": CompressorMethod.choices,
+        "compressor_methods": CompressorMethod.choices, "flops_versions": fitting.FLOPS_FORMULA_VERSIONS,
+        "flops": query.get("flops", fitting.DEFAULT_FLOPS_FORMULA),
         "errors": [] if params.is_valid() else _messages(params.errors),
     }
     return render(request, "pages/frontier.html", context, status=400 if context["errors"] else 200)
@@ -189,7 +192,9 @@ def frontier(request):
 def compressors(request):
     suites = _suite_names()
     query = _suite_query(request, suites)
-    context = {"query": query, "tabs": _suite_tabs(suites, query), "q": query.get("q", "50")}
+    context = {"query": query, "tabs": _suite_tabs(suites, query), "q": query.get("q", "50"),
+               "flops_versions": fitting.FLOPS_FORMULA_VERSIONS,
+               "flops": query.get("flops", fitting.DEFAULT_FLOPS_FORMULA)}
     params = CompressorQuerySerializer(data=query)
     if not params.is_valid():
         return render(request, "pages/compressors.html", {**context, "errors": _messages(params.errors)}, status=400)

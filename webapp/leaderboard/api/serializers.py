@@ -4,6 +4,7 @@ the parameter, and turned into the selectors' query objects."""
 from django.conf import settings
 from rest_framework import serializers
 
+import fitting
 from webapp.leaderboard.selectors import SCOPES, SORT_KEYS, Cost, DeployQuery, LeaderboardQuery, RowFilter
 
 MAX_PAGE_SIZE = 200
@@ -32,9 +33,23 @@ class CostQuerySerializer(serializers.Serializer):
         help_text="Vision-encoder FLOPs added to every configuration (left out by default)."
     )
 
+    flops = serializers.CharField(
+        default=fitting.DEFAULT_FLOPS_FORMULA, max_length=20,
+        help_text=f"FLOPs formula: {'; '.join(fitting.formula_text(v) for v in fitting.FLOPS_FORMULA_VERSIONS)}.",
+    )
+
+    def validate_flops(self, value: str) -> str:
+        if value not in fitting.FLOPS_FORMULA_VERSIONS:
+            raise serializers.ValidationError(
+                f"Unknown FLOPs formula {value!r}; known versions: {', '.join(fitting.FLOPS_FORMULA_VERSIONS)} "
+                f"(v1, the default: the paper's 2·N·(Q + V + G); v2 adds QueCC's query pass, 2·N·Q)."
+            )
+        return value
+
     def cost(self) -> Cost:
         data = self.validated_data
-        return Cost(query_tokens=data["q"], generated_tokens=data["g"], vision_encoder_flops=data["vision_flops"])
+        return Cost(query_tokens=data["q"], generated_tokens=data["g"], vision_encoder_flops=data["vision_flops"],
+                    formula=data["flops"])
 
 
 class RowFilterQuerySerializer(CostQuerySerializer):

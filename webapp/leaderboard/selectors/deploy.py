@@ -8,7 +8,7 @@ import fitting
 from fitting.fit import json_safe
 from webapp.fits.models import ScalingLawFit
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, no_fit_message, split_fits
-from webapp.leaderboard.selectors.fits import fit_at, scope_matches
+from webapp.leaderboard.selectors.fits import fit_at, fit_method, scope_matches
 from webapp.leaderboard.selectors.rows import (
     Cost,
     LeaderboardError,
@@ -36,13 +36,15 @@ class DeployQuery:
     compressors: tuple[str, ...] = ()
 
 
-def _config(fit: ScalingLawFit, n_b: float, tokens: float, predicted: float, cost: Cost) -> dict:
+def _config(fit: ScalingLawFit, n_b: float, tokens: float, predicted: float, cost: Cost, method=False) -> dict:
+    """One configuration; its FLOPs count `method`'s extra (by default the fit's compressor's)."""
+    method = fit_method(fit) if method is False else method
     return {
         "n_params_b": float(n_b), "visual_tokens": float(tokens),
         "compressor": fit.compressor.method if fit.compressor else None,
         "compressor_version": fit.compressor.version if fit.compressor else None,
         "fit_scope": fit.scope, "fit_id": fit.pk, "predicted_error": float(predicted),
-        "flops": float(cost.flops(n_b, tokens)),
+        "flops": float(cost.flops(n_b, tokens, methods=method)),
     }
 
 
@@ -105,22 +107,30 @@ def _allowed_sets(user, suite: BenchmarkSuite, query: DeployQuery) -> tuple[tupl
     return n_options, token_options
 
 
+def _space(cost: Cost, fit: ScalingLawFit, n_options, token_options) -> fitting.SearchSpace:
+    """Where the fit's optimum is sought; v2 QueCC: its query pass makes the LLM read 2·Q query tokens."""
+    return fitting.SearchSpace(
+        query_tokens=cost.query_tokens_for(fit_method(fit)), generated_tokens=cost.generated_tokens,
+        n_options_b=n_options, token_options=token_options, vision_encoder_flops=cost.vision_encoder_flops,
+    )
+
+
 def _deploy_by_flops(user, suite, query: DeployQuery, fits: dict[str, ScalingLawFit]) -> dict:
     n_options, token_options = _allowed_sets(user, suite, query)
     cost = query.cost
-    space = fitting.SearchSpace(
-        query_tokens=cost.query_tokens, generated_tokens=cost.generated_tokens, n_options_b=n_options,
-        token_options=token_options, vision_encoder_flops=cost.vision_encoder_flops,
-    )
-    if query.budget_flops < space.smallest_cost():
+    spaces = {scope: _space(cost, fit, n_options, token_options) for scope, fit in fits.items()}
+    cheapest = min(space.smallest_cost() for space in spaces.values())
+    if query.budget_flops < cheapest:
         raise LeaderboardError(
             f"budget_flops {query.budget_flops:.4g} is below the cheapest allowed configuration "
-            f"({space.smallest_cost():.4g} FLOPs: N = {min(n_options):g} B, V = {min(token_options):g}, "
-            f"Q = {cost.query_tokens:g})."
+            f"({cheapest:.4g} FLOPs: N = {min(n_options):g} B, V = {min(token_options):g}, "
+            f"Q = {cost.query_tokens:g}, FLOPs formula {cost.formula})."
         )
     best = []
-    for fit in fits.values():
-        allocation = fitting.optimal_allocation(fit.law, fit.params, query.budget_flops, space)
+    for scope, fit in fits.items():
+        if query.budget_flops < spaces[scope].smallest_cost():
+            continue
+        allocation = fitting.optimal_allocation(fit.law, fit.params, query.budget_flops, spaces[scope])
         best.append((allocation.predicted_error, fit, allocation))
     predicted_error, fit, allocation = min(best, key=lambda item: item[0])
     recommended = _config(fit, allocation.n_params_b, allocation.visual_tokens, predicted_error, cost)
@@ -128,14 +138,16 @@ def _deploy_by_flops(user, suite, query: DeployQuery, fits: dict[str, ScalingLaw
 
     # Runners-up: every other allowed configuration within budget, ranked by predicted error.
     n_grid, v_grid = (grid.ravel() for grid in np.meshgrid(n_options, token_options))
-    within = cost.flops(n_grid, v_grid) <= query.budget_flops * (1 + 1e-12)
     ranked = []
     for other in fits.values():
+        method = fit_method(other)
+        within = cost.flops(n_grid, v_grid, methods=method) <= query.budget_flops * (1 + 1e-12)
         predicted = fitting.get_law(other.law).predict(other.params, n_grid[within], v_grid[within])
-        ranked += [(float(p), other, n, v) for p, n, v in zip(predicted, n_grid[within], v_grid[within], strict=True)]
-    ranked.sort(key=lambda item: (item[0], cost.flops(item[2], item[3])))
+        ranked += [(float(p), other, n, v, float(cost.flops(n, v, methods=method)))
+                   for p, n, v in zip(predicted, n_grid[within], v_grid[within], strict=True)]
+    ranked.sort(key=lambda item: (item[0], item[4]))
     runners_up = [
-        _config(other, n, v, p, cost) for p, other, n, v in ranked
+        _config(other, n, v, p, cost) for p, other, n, v, _ in ranked
         if not (other is fit and n == allocation.n_params_b and v == allocation.visual_tokens)
     ][:RUNNERS_UP]
     _with_error_intervals([recommended, *runners_up], query.law)
@@ -174,7 +186,8 @@ def _deploy_by_latency(user, suite, query: DeployQuery, fits: dict[str, ScalingL
         if key in configurations and configurations[key]["latency_ms"] <= latency_ms:
             continue
         predicted = float(fitting.get_law(fit.law).predict(fit.params, n_b, row["checkpoint__visual_tokens"]))
-        config = _config(fit, n_b, row["checkpoint__visual_tokens"], predicted, query.cost)
+        config = _config(fit, n_b, row["checkpoint__visual_tokens"], predicted, query.cost,
+                         row["checkpoint__compressor__method"])
         config.update({
             "compressor": row["checkpoint__compressor__method"],
             "compressor_version": row["checkpoint__compressor__version"],

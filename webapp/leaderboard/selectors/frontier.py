@@ -8,7 +8,7 @@ import fitting
 from fitting.fit import json_safe
 from webapp.fits.models import ScalingLawFit
 from webapp.fits.selectors import latest_fit_rows, no_fit_message, split_fits
-from webapp.leaderboard.selectors.fits import fit_at, fit_decisions, scope_matches
+from webapp.leaderboard.selectors.fits import fit_at, fit_decisions, fit_method, fit_n_convention, scope_matches
 from webapp.leaderboard.selectors.rows import Cost, RowFilter, suite_with_benchmark_keys, visible_scores
 from webapp.registry.models import BenchmarkSuite
 
@@ -32,7 +32,9 @@ def frontier_chart(user, rows: RowFilter, cost: Cost) -> dict:
         "visual_tokens": [float(row["checkpoint__visual_tokens"]) for row in values],
         "error": [row["error"] for row in values],
     })
-    frame["flops"] = cost.flops(frame["llm_params_b"].to_numpy(float), frame["visual_tokens"].to_numpy(float))
+    methods = np.array([row["checkpoint__compressor__method"] or "" for row in values], dtype=object)
+    frame["flops"] = cost.flops(frame["llm_params_b"].to_numpy(float), frame["visual_tokens"].to_numpy(float),
+                                methods=methods)
     frontier = fitting.pareto_frontier(frame)
     on_frontier = set(frontier["checkpoint"].tolist())
     points = [
@@ -60,6 +62,7 @@ def frontier_chart(user, rows: RowFilter, cost: Cost) -> dict:
         curves.append({
             "law": law_name, "formula": fitting.get_law(law_name).formula, "fit_id": fit.pk, "scope": fit.scope,
             "params": fit.params, "intervals": fit.intervals, "n_points": fit.n_points, **fit_decisions(fit, cost),
+            **fit_n_convention(fit),
             **(_law_curves(fit, frame, cost) if len(frame) else {"per_n": [], "optimal": []}),
         })
     return json_safe({
@@ -107,7 +110,7 @@ def _frontier_note(
 def _law_curves(fit: ScalingLawFit, frame: pd.DataFrame, cost: Cost) -> dict:
     """Within the data's N and V ranges: error vs FLOPs across V for each N, and the law-optimal
     allocation for budgets spanning the measured FLOPs."""
-    law = fitting.get_law(fit.law)
+    law, method = fitting.get_law(fit.law), fit_method(fit)  # the all-compressors law: no method's extra
     v_low, v_high = float(frame["visual_tokens"].min()), float(frame["visual_tokens"].max())
     n_low, n_high = float(frame["llm_params_b"].min()), float(frame["llm_params_b"].max())
     tokens = np.geomspace(v_low, v_high, CURVE_POINTS) if v_high > v_low else np.array([v_low])
@@ -116,10 +119,10 @@ def _law_curves(fit: ScalingLawFit, frame: pd.DataFrame, cost: Cost) -> dict:
         predicted = law.predict(fit.params, np.full_like(tokens, n), tokens)
         per_n.append({
             "n_params_b": float(n), "visual_tokens": tokens.tolist(),
-            "flops": cost.flops(np.full_like(tokens, n), tokens).tolist(), "error": predicted.tolist(),
+            "flops": cost.flops(np.full_like(tokens, n), tokens, methods=method).tolist(), "error": predicted.tolist(),
         })
-    space = fitting.SearchSpace(
-        query_tokens=cost.query_tokens, generated_tokens=cost.generated_tokens, n_range_b=(n_low, n_high),
+    space = fitting.SearchSpace(  # v2 QueCC: its query pass makes the LLM read 2·Q query tokens
+        query_tokens=cost.query_tokens_for(method), generated_tokens=cost.generated_tokens, n_range_b=(n_low, n_high),
         token_range=(v_low, v_high), vision_encoder_flops=cost.vision_encoder_flops,
     )
     budgets = np.geomspace(frame["flops"].min(), frame["flops"].max(), CURVE_POINTS)

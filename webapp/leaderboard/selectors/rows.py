@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 import fitting
 from webapp.core.versioning import data_version, versioned_memo
-from webapp.registry.models import BenchmarkSuite, SuiteScore
+from webapp.registry.models import BenchmarkSuite, CompressorMethod, SuiteScore
 from webapp.registry.selectors import visible_to_owner
 
 SCOPES = ("all", "mine", "public", "published")
@@ -41,21 +41,31 @@ class RowFilter:
 
 @dataclass(frozen=True)
 class Cost:
-    """How FLOPs are counted: 2·N·(Q + V + G) + vision encoder (fitting.flops)."""
+    """How FLOPs are counted: `formula` (fitting.flops: v1, the paper's 2·N·(Q + V + G), or v2, which adds
+    QueCC's query pass 2·N·Q) + vision encoder. Part of every cache key of what depends on FLOPs."""
 
     query_tokens: float = 50.0
     generated_tokens: float = 0.0
     vision_encoder_flops: float = 0.0
+    formula: str = fitting.DEFAULT_FLOPS_FORMULA
 
-    def flops(self, n_params_b, visual_tokens, query_tokens: float | None = None):
+    def flops(self, n_params_b, visual_tokens, query_tokens: float | None = None, methods=None):
+        """FLOPs per configuration; `methods` (the compressor method, one or one per configuration) matters
+        only under a formula that depends on it (v2)."""
         q = self.query_tokens if query_tokens is None else query_tokens
-        return fitting.inference_flops(n_params_b, visual_tokens, q, self.generated_tokens, self.vision_encoder_flops)
+        return fitting.inference_flops(n_params_b, visual_tokens, q, self.generated_tokens, self.vision_encoder_flops,
+                                       methods, self.formula)
+
+    def query_tokens_for(self, method: str | None) -> float:
+        """The Q that counts this method's FLOPs with the paper's formula (v2 QueCC: 2·Q, its query pass)."""
+        return float(fitting.effective_query_tokens(self.query_tokens, method, self.formula))
 
     def as_dict(self) -> dict:
         return {
             "query_tokens": self.query_tokens, "generated_tokens": self.generated_tokens,
             "vision_encoder_flops": self.vision_encoder_flops,
-            "flops_formula": f"{fitting.FLOPS_FORMULA_VERSION}: 2·N·(Q + V + G) + vision encoder",
+            "flops_formula": f"{fitting.formula_text(self.formula)}; + vision encoder",
+            "flops_formula_version": self.formula, "flops_formula_versions": list(fitting.FLOPS_FORMULA_VERSIONS),
         }
 
 
@@ -123,7 +133,9 @@ class Points:
     """The filtered rows as columns (one entry per row, in checkpoint order): checkpoint id, N in billions,
     V (NaN where the checkpoint does not say), error; `configuration_best`, the positions of each (N, V)
     configuration's best row (lowest error, then first), in row order; and `numbers`, the score's other
-    numeric fields (NUMBERS; NaN where null). What the count, the frontier and the sorts read."""
+    numeric fields (NUMBERS; NaN where null); `method`, each row's compressor method ("" where none), and
+    `method_configuration_best`, the best row of each (N, V, method) for formulas whose FLOPs depend on the
+    method (v2). What the count, the frontier and the sorts read."""
 
     checkpoint: np.ndarray
     llm_params_b: np.ndarray
@@ -131,25 +143,41 @@ class Points:
     error: np.ndarray
     configuration_best: np.ndarray
     numbers: dict = field(default_factory=dict)
+    method: np.ndarray | None = None
+    method_configuration_best: np.ndarray | None = None
 
     def flops(self, cost: Cost, query_tokens: float | None = None) -> np.ndarray:
-        return cost.flops(self.llm_params_b, self.visual_tokens, query_tokens)
+        return cost.flops(self.llm_params_b, self.visual_tokens, query_tokens, self.method)
 
     def frontier(self, cost: Cost) -> np.ndarray:
-        """Checkpoint ids on the measured Pareto frontier at this cost. FLOPs depend on (N, V) only, so only
-        each configuration's best row can be on it: the sorted pass runs over those (tens, not 100,000)."""
-        best = self.configuration_best
-        flops = cost.flops(self.llm_params_b[best], self.visual_tokens[best])
+        """Checkpoint ids on the measured Pareto frontier at this cost. FLOPs depend on (N, V) only (and on the
+        method under v2), so only each configuration's best row can be on it: the sorted pass runs over those
+        (tens, not 100,000)."""
+        by_method = self.method is not None and fitting.depends_on_method(cost.formula)
+        best = self.method_configuration_best if by_method else self.configuration_best
+        methods = self.method[best] if by_method else None
+        flops = cost.flops(self.llm_params_b[best], self.visual_tokens[best], methods=methods)
         return self.checkpoint[best[fitting.pareto_order(flops, self.error[best])]]
 
 
-def _configuration_best(n: np.ndarray, v: np.ndarray, error: np.ndarray) -> np.ndarray:
+def _configuration_best(n: np.ndarray, v: np.ndarray, error: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
+    """Positions of each (N, V) configuration's best row (each (N, V, group) with a group: a method code)."""
+    group = np.zeros_like(n) if group is None else group
     known = np.flatnonzero(~(np.isnan(n) | np.isnan(v) | np.isnan(error)))
-    ordered = known[np.lexsort((error[known], v[known], n[known]))]  # stable: ties stay in row order
+    ordered = known[np.lexsort((error[known], group[known], v[known], n[known]))]  # stable: ties stay in row order
     if not len(ordered):
         return ordered
-    first = np.concatenate(([True], (np.diff(n[ordered]) != 0) | (np.diff(v[ordered]) != 0)))
+    changed = (np.diff(n[ordered]) != 0) | (np.diff(v[ordered]) != 0) | (np.diff(group[ordered]) != 0)
+    first = np.concatenate(([True], changed))
     return np.sort(ordered[first])
+
+
+# Compressor methods by code: the points read each row's method as a number in the same query.
+METHODS = tuple(CompressorMethod.values)
+METHOD_CODE = Case(
+    *[When(checkpoint__compressor__method=method, then=Value(code)) for code, method in enumerate(METHODS)],
+    default=Value(-1), output_field=IntegerField(),
+)
 
 
 def fetch_rows(values) -> list[tuple]:
@@ -168,20 +196,24 @@ def filtered_points(user, suite: BenchmarkSuite, rows: RowFilter, version: str |
     def compute():
         scores = visible_scores(user, suite, rows).order_by("checkpoint_id")
         columns = ("checkpoint_id", "checkpoint__llm__n_params", "checkpoint__visual_tokens", "error", *NUMBERS)
-        table = np.array(fetch_rows(scores.values_list(*columns)), dtype=float).reshape(-1, len(columns))  # None: NaN
-        n, v, error = table[:, 1] / 1e9, table[:, 2], table[:, 3]
+        values = scores.values_list(*columns, METHOD_CODE)
+        table = np.array(fetch_rows(values), dtype=float).reshape(-1, len(columns) + 1)  # None: NaN
+        n, v, error, code = table[:, 1] / 1e9, table[:, 2], table[:, 3], table[:, -1]
         numbers = {name: table[:, 4 + index] for index, name in enumerate(NUMBERS)}
-        return Points(table[:, 0].astype(np.int64), n, v, error, _configuration_best(n, v, error), numbers)
+        methods = np.array([*METHODS, ""], dtype=object)[code.astype(np.int64)]  # code -1: no compressor
+        return Points(table[:, 0].astype(np.int64), n, v, error, _configuration_best(n, v, error), numbers,
+                      methods, _configuration_best(n, v, error, code))
 
     return versioned_memo(("points", viewer_key(user), suite.pk, rows), compute, version)
 
 
 def points_frame(points: Points, cost: Cost) -> pd.DataFrame:
-    """(checkpoint, llm_params_b, visual_tokens, error, flops) of every row; N, V and FLOPs are NaN
-    where the checkpoint does not say its LLM or token count."""
+    """(checkpoint, llm_params_b, visual_tokens, error, flops, compressor method) of every row; N, V and FLOPs
+    are NaN where the checkpoint does not say its LLM or token count."""
     return pd.DataFrame({
         "checkpoint": points.checkpoint, "llm_params_b": points.llm_params_b,
         "visual_tokens": points.visual_tokens, "error": points.error, "flops": points.flops(cost),
+        "compressor": points.method if points.method is not None else "",
     })
 
 

@@ -1,5 +1,6 @@
 """The leaderboard's order: every filtered row's checkpoint id in the asked order, one NumPy lexsort kept in
-this process per data version (and per cost when the order depends on Q), so each page is a slice of it.
+this process per data version (and per cost, Q and FLOPs formula, when the order depends on it), so each page is a
+slice of it.
 
 The sort columns: N, V, error and the score's other numbers come with the cached points; a benchmark's
 score, or a text, boolean or date column as its rank in the database's own order (its collation), is read

@@ -35,6 +35,7 @@ ROW_VALUES = (
     "error", "stderr", "n_benchmarks", "source", "benchmark_scores",
     "latency_first_token_s", "latency_decode_per_token_s", "latency_device", "updated_at",
     "checkpoint__reference", "checkpoint__llm__source", "checkpoint__llm__revision",
+    "checkpoint__llm__n_params_nominal", "checkpoint__llm__n_params_counted",
 )
 # Rows read by id at a time: an export of every row stays under any database's parameter limit.
 ROWS_PER_READ = 1000
@@ -87,9 +88,10 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
 
     n_params = np.array([row["checkpoint__llm__n_params"] or 0 for row in values], dtype=float) / 1e9
     tokens = np.array([row["checkpoint__visual_tokens"] or 0 for row in values], dtype=float)
+    methods = np.array([row["checkpoint__compressor__method"] or "" for row in values], dtype=object)
     known = (n_params > 0) & (tokens > 0)
-    flops = _flops_or_none(query.cost.flops(n_params, tokens), known)
-    flops_q0 = _flops_or_none(query.cost.flops(n_params, tokens, query_tokens=0.0), known)
+    flops = _flops_or_none(query.cost.flops(n_params, tokens, methods=methods), known)
+    flops_q0 = _flops_or_none(query.cost.flops(n_params, tokens, query_tokens=0.0, methods=methods), known)
     results = [
         {
             "id": row["checkpoint_id"],
@@ -108,6 +110,8 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
             ),
             "n_params": row["checkpoint__llm__n_params"],
             "n_params_b": row["checkpoint__llm__n_params"] and row["checkpoint__llm__n_params"] / 1e9,
+            "n_params_nominal": row["checkpoint__llm__n_params_nominal"],
+            "n_params_counted": row["checkpoint__llm__n_params_counted"],
             "compressor": row["checkpoint__compressor__method"],
             "compressor_version": row["checkpoint__compressor__version"],
             "visual_tokens": row["checkpoint__visual_tokens"],

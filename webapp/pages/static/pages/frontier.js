@@ -2,7 +2,7 @@
  * Frontier page: GET /api/v1/frontier/?suite=…&q=… drawn with Plotly (served from our own static
  * files): the checkpoints (colour = N, size = V, symbol = compressor), the measured Pareto frontier, the
  * chosen law's curve per N and its law-optimal curve (of the chosen compressor, or of all together).
- * Changing Q, the compressor or the law refetches and redraws without a reload, and so does a change of
+ * Changing Q, the compressor, the FLOPs formula or the law refetches and redraws without a reload, and so does a change of
  * the data version (a result landed, a fit changed).
  */
 (function () {
@@ -132,7 +132,7 @@
     const { shown, fit } = traces(data);
     const layout = {
       margin: { t: 20, r: 20 },
-      xaxis: { type: "log", title: { text: `inference FLOPs, 2·N·(Q + V + G) at Q = ${data.query_tokens}` } },
+      xaxis: { type: "log", title: { text: `inference FLOPs (formula ${data.flops_formula_version}), at Q = ${data.query_tokens}` } },
       yaxis: { title: { text: "error (1 − normalised score)" } },
       legend: { orientation: "h", y: -0.2 },
       hovermode: "closest",
@@ -140,6 +140,11 @@
     await window.Plotly.react(plot, shown, layout, { responsive: true, displaylogo: false });
     status.textContent = describe(data);
     decision.textContent = decisionText(fit, data.query_tokens);
+    const formula = document.getElementById("frontier-formula");
+    if (formula) {
+      formula.dataset.version = data.flops_formula_version;
+      formula.textContent = `FLOPs formula ${data.flops_formula}. The compressor's own FLOPs are not counted.`;
+    }
     plot.dataset.loadedVersion = data.version;
     if (!clickBound) {
       plot.on("plotly_click", (event) => {
@@ -181,6 +186,9 @@
     const compressor = form.elements.namedItem("compressor").value;
     if (compressor) query.set("compressor", compressor);
     else query.delete("compressor");
+    const flops = form.elements.namedItem("flops").value;
+    if (flops && flops !== "v1") query.set("flops", flops);
+    else query.delete("flops");
     law = form.elements.namedItem("law").value;
     const pageQuery = new URLSearchParams(query);
     pageQuery.set("law", law);
