@@ -6,9 +6,19 @@ reference's tensor names, its sequence-first attention and its own way of cuttin
 none of Frontier's helpers. Widths are tiny: C = 32 (vision), 4 levels, D = 48 (LLM).
 """
 
+import argparse
+import json
+import string
+
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, CLIPVisionConfig, CLIPVisionModel, PreTrainedTokenizerFast
+
+from evaluation.tiny import tiny_image_processor
+from evaluation.vlm_spec import TINY_IMAGE_SIZE, TINY_PATCH_SIZE
 
 GRID, C, LEVELS, LLM = 24, 32, 4, 48
 TEXT = LLM  # QueCC's text feature is the LLM's last hidden state
@@ -101,3 +111,54 @@ def randomize(module, seed):
     return module.eval()
 
 
+# A checkpoint in the paper's code layout (tests/evaluation/test_convert_llava.py and the upload test).
+KERNEL = 4  # 24 / 4 = 6 regions a side: V = 36
+
+
+def llava_tokenizer() -> PreTrainedTokenizerFast:
+    """A Llama-like tokenizer: <unk>, <s>, </s>, no pad and no <image> token."""
+    pieces = ["<unk>", "<s>", "</s>", *string.punctuation, *string.ascii_lowercase, *string.digits,
+              *(f"##{c}" for c in string.ascii_lowercase + string.digits), "user", "assistant", "what", "color"]
+    vocab = {piece: index for index, piece in enumerate(dict.fromkeys(pieces))}
+    backend = Tokenizer(models.WordPiece(vocab=vocab, unk_token="<unk>"))
+    backend.normalizer, backend.pre_tokenizer = normalizers.Lowercase(), pre_tokenizers.BertPreTokenizer()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+
+
+def write_llava_quecc(root):
+    """A tiny QueCC checkpoint as LLaVA's train.py leaves it (SRC) and its CLIP tower folder, under ``root``."""
+    tower_dir, src = root / "clip", root / "llava-quecc"
+    torch.manual_seed(0)
+    tower = CLIPVisionModel(CLIPVisionConfig(
+        hidden_size=C, intermediate_size=2 * C, num_hidden_layers=24, num_attention_heads=1,
+        image_size=TINY_IMAGE_SIZE, patch_size=TINY_PATCH_SIZE,
+    )).eval()
+    tower.save_pretrained(tower_dir)
+    tiny_image_processor().save_pretrained(tower_dir)
+
+    tokenizer = llava_tokenizer()
+    text_config = {"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": LLM, "intermediate_size": 96,
+                   "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                   "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    llm = AutoModelForCausalLM.from_config(AutoConfig.for_model(**text_config)).eval()
+    projector = randomize(
+        ReferenceMlp2xGelu(ReferenceQueCC(KERNEL), nn.Linear(C, LLM), nn.GELU(), nn.Linear(LLM, LLM)), seed=3
+    )
+    src.mkdir()
+    weights = {name: tensor.contiguous() for name, tensor in llm.state_dict().items()}
+    names = sorted(weights)
+    save_file({n: weights[n] for n in names[: len(names) // 2]}, src / "model-00001-of-00002.safetensors")
+    save_file({n: weights[n] for n in names[len(names) // 2 :]}, src / "model-00002-of-00002.safetensors")
+    torch.save({f"model.mm_projector.{n}": t for n, t in projector.state_dict().items()}, src / "mm_projector.bin")
+    torch.save(argparse.Namespace(learning_rate=2e-5), src / "training_args.bin")  # a pickle that is no weights
+    tokenizer.save_pretrained(src)
+    (src / "config.json").write_text(json.dumps({
+        **text_config, "model_type": "llava_llama", "architectures": ["LlavaLlamaForCausalLM"],
+        "mm_projector_type": "mlp2x_gelu", "mm_vision_tower": "openai/clip-vit-large-patch14-336",
+        "mm_hidden_size": C, "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch",
+        "mm_vision_token_compression_type": "quecc", "mm_vision_token_compression_kernel_size": KERNEL,
+        "mm_vision_token_compression_stride": KERNEL, "mm_vision_output_text_embedding_size": LLM,
+        "image_aspect_ratio": "pad", "tokenizer_model_max_length": 2048, "use_mm_proj": True,
+    }))
+    return {"src": src, "tower_dir": tower_dir, "tower": tower, "llm": llm, "projector": projector,
+            "tokenizer": tokenizer, "root": root}
