@@ -16,9 +16,7 @@ trainable weights (safetensors), optimizer and scheduler state, RNG states (pyth
 cuda), data position (epoch and index into that epoch's seeded permutation), step and loss history.
 The resumed run repeats the lost steps exactly, so its weights equal an uninterrupted run's on CPU. Optimizer,
 scheduler and RNG states are read back with ``torch.load(weights_only=True)``: tensors and containers, never code.
-
-Prompts: the checkpoint's conversation (``evaluation.prompts``), as evaluation renders them. Device and
-precision: CUDA when available, else CPU; fp32 on CPU, bf16 autocast (fp32 master weights) on CUDA.
+Prompts as evaluation renders them (``evaluation.prompts``). CUDA (bf16 autocast) when available, else CPU.
 
 Frozen-encoder cache: the vision tower never changes during training, so when a run sees its
 examples at least once and their encoder features fit ``FEATURE_CACHE_MAX_BYTES`` (in CPU memory),
@@ -136,7 +134,9 @@ def build_model(config: TrainingConfig):
                                                model.config.image_aspect_ratio)  # as its evaluation prepares them
     if config.compressor_from is not None:
         source = from_pretrained_complete(FrontierVLM, config.compressor_from, dtype=torch.float32)
-        model.compressor.load_state_dict(source.compressor.state_dict())
+        model.compressor = source.compressor  # with its layout and options (num_heads, ...), which its config says
+        model.config.compressor_layout, model.config.compressor_params = (source.config.compressor_layout,
+                                                                           source.config.compressor_params)
     model.vision_tower.requires_grad_(False)
     model.compressor.requires_grad_(True)
     model.language_model.requires_grad_(config.stage == 2)

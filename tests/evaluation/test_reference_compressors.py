@@ -135,3 +135,22 @@ def test_a_new_checkpoint_writes_its_layout(tmp_path):
     assert loaded.config.compressor_layout == 2 and hasattr(loaded.compressor, "value_proj")
     with pytest.raises(ValueError, match="compressor_layout must be one of 1, 2"):
         tiny_tokenpacker_config(compressor_layout=3)
+
+
+def test_training_from_a_layout_1_compressor_keeps_its_layout(tmp_path):
+    """compressor_from a TokenPacker of layout 1: the trained checkpoint is layout 1 too, and loads."""
+    from evaluation.tiny import make_tiny_checkpoint
+    from evaluation.training import Trainer, TrainingConfig
+
+    base = make_tiny_checkpoint(tmp_path / "base", compressor="tokenpacker", tokens=16)
+    current = from_pretrained_complete(FrontierVLM, base)
+    config = current.config
+    config.compressor_layout = 1
+    old = FrontierVLM(config)
+    old.load_state_dict(current.state_dict(), strict=False)  # the same tower and LLM, a layout-1 compressor
+    old.save_pretrained(tmp_path / "old")
+    training = TrainingConfig(compressor="tokenpacker", tokens=16, base_checkpoint=str(base), tiny_model=None,
+                              compressor_from=str(tmp_path / "old"), synthetic_count=4, max_steps=1, batch_size=2)
+    result = Trainer(training, tmp_path / "run").run()
+    trained = from_pretrained_complete(FrontierVLM, result.checkpoint)
+    assert trained.config.compressor_layout == 1 and hasattr(trained.compressor, "key_value_proj")
