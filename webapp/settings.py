@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from webapp.jobs.task_names import REAP
@@ -317,6 +318,13 @@ FRONTIER_TRAINING_SWEEP_MAX_POINTS = env.int("FRONTIER_TRAINING_SWEEP_MAX_POINTS
 FRONTIER_FIT_LAWS = env.list("FRONTIER_FIT_LAWS", default=["multiplicative", "additive"])
 FRONTIER_FIT_QUERY_TOKENS = [float(q) for q in env.list("FRONTIER_FIT_QUERY_TOKENS", default=["0", "50"])]
 FRONTIER_FIT_BOOTSTRAP_RESAMPLES = env.int("FRONTIER_FIT_BOOTSTRAP_RESAMPLES", default=1000)
+# Which N the fits use (fitting.published): "counted" from the weights (rows with only a nominal size are left
+# out), or "nominal" (the size in the model's name, as papers publish it; rows without one are left out).
+FRONTIER_FIT_N_CONVENTION = env.str("FRONTIER_FIT_N_CONVENTION", default="counted")
+if FRONTIER_FIT_N_CONVENTION not in ("counted", "nominal"):
+    raise ImproperlyConfigured(
+        f"FRONTIER_FIT_N_CONVENTION must be counted or nominal, not {FRONTIER_FIT_N_CONVENTION!r}"
+    )
 FRONTIER_REFIT_DELAY_SECONDS = env.float("FRONTIER_REFIT_DELAY_SECONDS", default=2.0)
 # How long a web process reuses the data version it read (pages poll it; writes elsewhere show
 # within this time, writes in the same process at once).

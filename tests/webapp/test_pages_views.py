@@ -275,7 +275,7 @@ def test_overview_shows_the_best_entries_and_fit_of_each_suite(paper, alice, gri
     reasoning = re.search(r'id="headline-reasoning">(.*?)</section>', page.content.decode(), re.S).group(1)
     assert re.findall(r'<li><a href="/checkpoints/(\d+)/">', reasoning)[0] == str(best.pk)
     assert "All 28 on the leaderboard" in text
-    assert "multiplicative law on 28 points: α = 0.07" in text and "V*(Q=0) ≈" in text
+    assert "multiplicative law on 28 points: α = 0.067" in text and "V*(Q=0) ≈" in text  # on counted N
     assert "All 5 on the leaderboard" in text  # synthetic: alice sees her private one too
     assert "Recent jobs" not in text  # staff only
 

@@ -20,11 +20,14 @@ from webapp.registry.models import (
 
 FIT_POINT_COLUMNS = [
     "checkpoint_id", "error", "checkpoint__llm__n_params", "checkpoint__visual_tokens", "checkpoint__compressor_id",
+    "checkpoint__llm__n_params_counted", "checkpoint__llm__n_params_nominal",
 ]
 
 
 def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
-    """One row per checkpoint with a score on the suite: N (billions), V, error, compressor.
+    """One row per checkpoint with a score on the suite: N (billions), V, error, compressor, and what N is:
+    n_counted (counted from the weights) and n_nominal_b (the nominal size, NaN where unknown); a fit picks its
+    N convention from these (fitting.published.n_for_convention).
 
     Only public checkpoints (published ones included): fits, residuals and recommendations are
     shown to everyone, so private results must not shape them. Numbers only are read per row (compressor
@@ -50,6 +53,8 @@ def fit_points(suite: BenchmarkSuite) -> pd.DataFrame:
             "error": table[:, 1],
             "compressor_id": compressor_id,
             "compressor": pd.Series(compressor_id).map(names).astype(object),
+            "n_counted": table[:, 5] > 0,
+            "n_nominal_b": table[:, 6] / 1e9,  # no nominal size: NaN
         }
     )
 

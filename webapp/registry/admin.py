@@ -14,8 +14,8 @@ from webapp.registry.models import (
 
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "family", "n_params", "hidden_size", "revision"]
-    list_filter = ["family"]
+    list_display = ["name", "family", "n_params", "n_params_counted", "n_params_nominal", "hidden_size", "revision"]
+    list_filter = ["family", "n_params_counted"]
     search_fields = ["name", "family", "source"]
 
 

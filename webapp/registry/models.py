@@ -11,7 +11,17 @@ from webapp.jobs.models import Job
 class LanguageModel(models.Model):
     family = models.CharField(max_length=100, help_text="e.g. qwen1.5-chat, llama-3")
     name = models.CharField(max_length=200)
-    n_params = models.PositiveBigIntegerField(help_text="N, counted from the weights.")
+    n_params = models.PositiveBigIntegerField(
+        help_text="N: the parameters counted from the weights (tied embeddings once); where n_params_counted is "
+                  "false (a published row of a model Frontier does not know), the nominal size."
+    )
+    n_params_nominal = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The size in the model's name, e.g. 0.5e9 for Qwen1.5-0.5B; empty: unknown."
+    )
+    n_params_counted = models.BooleanField(
+        default=True,
+        help_text="Whether n_params was counted from the weights (fits on counted N leave the others out).",
+    )
     hidden_size = models.PositiveIntegerField(null=True, blank=True)
     source = models.CharField(max_length=500, blank=True, help_text="Hub repo id, URL or path.")
     revision = models.CharField(max_length=200, blank=True)

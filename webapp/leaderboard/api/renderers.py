@@ -6,7 +6,8 @@ from rest_framework.renderers import BaseRenderer
 # Leaderboard row fields in CSV column order; each benchmark's score follows as bench:<key>.
 CSV_COLUMNS = [
     "id", "name", "owner", "status", "visibility", "published", "citation", "source_url", "hub_url", "llm",
-    "llm_family", "llm_hub_url", "n_params", "n_params_b", "compressor", "compressor_version", "visual_tokens",
+    "llm_family", "llm_hub_url", "n_params", "n_params_b", "n_params_nominal", "n_params_counted", "compressor",
+    "compressor_version", "visual_tokens",
     "flops_q0", "flops", "latency_first_token_ms", "latency_decode_per_token_ms", "latency_device", "error", "stderr",
     "n_benchmarks", "source", "on_frontier", "updated_at",
 ]

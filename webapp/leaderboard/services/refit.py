@@ -1,7 +1,8 @@
 """The refit (a service; workers.tasks.refit_scaling_laws runs it as a job): measured suite scores from the long
 results table (those of checkpoints with new results; all of them the first time, when a suite's normalisation
 changed, or on request), then scaling-law fits per suite and compressor (and all together), each skipped when
-its input has not changed.
+its input has not changed. Each fit uses one N (FRONTIER_FIT_N_CONVENTION, fitting.published: counted from the
+weights by default) and records it with the checkpoints it left out for want of that N: never a silent mix.
 
 An input the law cannot be fitted to (fitting.FitInputError: every checkpoint with the same
 error, a single LLM size, ...) is a result, not a failure: its reason is stored like a fit, under
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 import fitting
 from fitting.fit import FIT_METHOD_VERSION, json_safe
+from fitting.published import convention_stamp, n_for_convention
 from webapp.core.versioning import data_version_bump
 from webapp.fits.selectors import (
     checkpoints_with_results_since,
@@ -76,25 +78,30 @@ def suite_scores_update(suite: BenchmarkSuite, started, full: bool) -> tuple[str
     return f"{len(touched)} checkpoint(s) with new results rescored", exclusions
 
 
-def fingerprint(points: pd.DataFrame, law: str) -> str:
+def fingerprint(points: pd.DataFrame, law: str, left_out=()) -> str:
     """Identifies a fit's input: the points (checkpoint, N, V, error, in checkpoint order; hashed as arrays,
-    which costs milliseconds at 100,000 points), the law and how intervals are computed."""
+    which costs milliseconds at 100,000 points), the law, how intervals are computed, the N convention and the
+    checkpoints it left out (the fit row names them, so a change of them is a new input)."""
     order = np.argsort(points["checkpoint"].to_numpy(np.int64), kind="stable")
     columns = [points["checkpoint"].to_numpy(np.int64)[order],
                np.round(points["llm_params_b"].to_numpy(float)[order], 12),
                points["visual_tokens"].to_numpy(np.int64)[order],
-               np.round(points["error"].to_numpy(float)[order], 12)]
+               np.round(points["error"].to_numpy(float)[order], 12),
+               np.sort(np.asarray(left_out, dtype=np.int64))]
     payload = {
         "law": law,
         "points": len(points),
         "bootstrap": [settings.FRONTIER_FIT_BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED],
         "query_tokens": settings.FRONTIER_FIT_QUERY_TOKENS,
-        "flops_formula": fitting.FLOPS_FORMULA_VERSION,
+        # Stored decisions (V*(Q)) are under the default formula; reads under another recompute them.
+        "flops_formula": fitting.DEFAULT_FLOPS_FORMULA,
         # Part of what a row stores: rows from before the draws were kept do not match, so they are refitted.
         "parameter_draws_digits": DRAW_SIGNIFICANT_DIGITS,
         # How repeated (N, V) are combined and degenerate input is judged (fitting.fit.FIT_METHOD_VERSION).
         "fit_method": FIT_METHOD_VERSION,
         "residual_rows_max": RESIDUAL_ROWS_MAX,
+        # Which N the points carry (fitting.published): counted from the weights, or the nominal size.
+        "n_convention": settings.FRONTIER_FIT_N_CONVENTION,
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode())
     for column in columns:
@@ -117,13 +124,17 @@ def scopes(points: pd.DataFrame):
 
 
 def fit_scope(suite, scope, compressor_id, points, law, current: dict | None = None,
-              shared: dict | None = None) -> dict:
+              shared: dict | None = None, left_out=()) -> dict:
     """Fit one (suite, scope, law) unless its input is unchanged; returns what happened: fitted,
-    cannot_fit (with the reason, recorded like a fit) or unchanged. ``current``: the fingerprint of the
-    current row per (scope, law, Q), as ``current_fingerprints`` reads them (else read here). ``shared``: a
-    dict the scope's laws share, to draw the bootstrap's resamples of these points once."""
-    outcome = {"suite": suite.name, "scope": scope, "law": law, "n_points": len(points)}
-    digest = fingerprint(points, law)
+    cannot_fit (with the reason, recorded like a fit) or unchanged. ``points`` carry N under the configured
+    convention (``n_for_convention``), ``left_out`` the checkpoints it left out; both are recorded in the row's
+    method. ``current``: the fingerprint of the current row per (scope, law, Q), as ``current_fingerprints``
+    reads them (else read here). ``shared``: a dict the scope's laws share, to draw the bootstrap's resamples of
+    these points once."""
+    stamp = convention_stamp(settings.FRONTIER_FIT_N_CONVENTION, list(left_out))
+    outcome = {"suite": suite.name, "scope": scope, "law": law, "n_points": len(points),
+               "n_convention": stamp["n_convention"], "n_left_out": stamp["n_left_out"]}
+    digest = fingerprint(points, law, left_out)
     queries = settings.FRONTIER_FIT_QUERY_TOKENS
     current = current if current is not None else current_fingerprints(suite)
     if all(current.get((scope, law, float(q))) == digest for q in queries):
@@ -142,13 +153,15 @@ def fit_scope(suite, scope, compressor_id, points, law, current: dict | None = N
             query_tokens=tuple(queries), full_fit=result, resamples=shared["resamples"],
         )
     except fitting.FitInputError as error:
+        reason = str(error) + (f" ({stamp['n_left_out']} checkpoint(s) left out: N not {stamp['n_meaning']})"
+                               if stamp["n_left_out"] else "")
         for q in queries:
             scaling_law_cannot_fit_record(
                 suite=suite, scope=scope, law=law, query_tokens=q, fingerprint=digest, compressor_id=compressor_id,
-                reason=str(error), reason_code=error.code, n_points=len(points),
+                reason=reason, reason_code=error.code, n_points=len(points), method=stamp,
                 seconds=time.perf_counter() - started,
             )
-        return {**outcome, "status": "cannot_fit", "reason": str(error), "code": error.code}
+        return {**outcome, "status": "cannot_fit", "reason": reason, "code": error.code}
     summary = result.to_dict(max_points=RESIDUAL_ROWS_MAX)
     intervals = {name: list(bounds) for name, bounds in json_safe(draws.intervals).items()}
     estimates = json_safe(draws.estimate)
@@ -164,7 +177,7 @@ def fit_scope(suite, scope, compressor_id, points, law, current: dict | None = N
             decisions={name: estimates[name] for name in decision_names}, parameter_draws=draw_rows,
             sse=result.sse, rmse=result.rmse, r2=summary["r2"], mape=summary["mape"], loso_mape=summary["loso_mape"],
             active_bounds=result.active_bounds, warnings=result.warnings, residuals=summary["points"],
-            method={**summary["method"], "bootstrap": bootstrap_stamp},
+            method={**summary["method"], "bootstrap": bootstrap_stamp, **stamp},
             n_points=len(points), seconds=result.seconds + draws.seconds,
         )
     return {**outcome, "status": "fitted", "params": summary["params"], "sse": result.sse}
@@ -195,8 +208,10 @@ def refit_all(progress=None, full: bool = False) -> dict:
         current = current_fingerprints(suite)
         for scope, compressor_id, group in scopes(points):
             shared = {}
+            # One N per fit (never a silent mix): rows without an N of the convention are left out, and named.
+            kept, left_out = n_for_convention(group, settings.FRONTIER_FIT_N_CONVENTION)
             for law in settings.FRONTIER_FIT_LAWS:
-                report["fits"].append(fit_scope(suite, scope, compressor_id, group, law, current, shared))
+                report["fits"].append(fit_scope(suite, scope, compressor_id, kept, law, current, shared, left_out))
         if progress:
             progress(index + 1, len(suites))
     if any(fit["status"] in ("fitted", "cannot_fit") for fit in report["fits"]):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import fitting
+from fitting.published import counted_params, nominal_params
 from webapp.core.errors import ServiceError
 from webapp.core.versioning import data_version_bump
 from webapp.fits.selectors import suite_benchmarks
@@ -40,6 +41,7 @@ PAPER_CITATION = (
     "arXiv:2411.03312 (2024)."
 )
 PAPER_URL = "https://arxiv.org/abs/2411.03312"
+PUBLISHED_REVISION = "published"
 
 
 class ScoresError(ServiceError):
@@ -102,12 +104,31 @@ def benchmark_results_record(
     return stored
 
 
+def published_llm(family: str, n_params_b: float) -> LanguageModel:
+    """The LLM of a published row. Tables give nominal sizes (0.5 B); N is the counted size where Frontier knows
+    the model (fitting.published.KNOWN_MODELS: Qwen1.5's "0.5 B" counts 463,987,712), else the nominal size,
+    marked as not counted (fits on counted N leave it out). The nominal size is kept either way."""
+    nominal = nominal_params(n_params_b)
+    counted = counted_params(family, nominal)
+    values = {"n_params": counted or nominal, "n_params_nominal": nominal, "n_params_counted": counted is not None}
+    llm, created = LanguageModel.objects.get_or_create(
+        name=f"{family}-{n_params_b:g}b", revision=PUBLISHED_REVISION,
+        defaults={"family": family, "source": PAPER_URL, **values},
+    )
+    if not created and any(getattr(llm, name) != value for name, value in values.items()):
+        for name, value in values.items():
+            setattr(llm, name, value)
+        llm.save(update_fields=list(values))
+    return llm
+
+
 @transaction.atomic
 def published_scores_load(csv_path: Path, *, suite_name: str = "reasoning") -> int:
     """Load a table of published (N, V, score) results as public, clearly marked entries.
 
-    Columns: llm_family, llm_params_b, compressor, visual_tokens, avg_score (the paper's
-    released table). Re-loading the same table changes nothing."""
+    Columns: llm_family, llm_params_b (the nominal size, in billions), compressor, visual_tokens, avg_score (the
+    paper's released table). Each row's LLM gets its counted N where the model is known (``published_llm``).
+    Re-loading the same table changes nothing."""
     suite = BenchmarkSuite.objects.filter(name=suite_name).first()
     if suite is None:
         known = ", ".join(BenchmarkSuite.objects.values_list("name", flat=True))
@@ -126,10 +147,7 @@ def published_scores_load(csv_path: Path, *, suite_name: str = "reasoning") -> i
         if not 0.0 <= score <= 1.0:
             raise ScoresError(f"{csv_path}:{line}: avg_score {score} is outside [0, 1].")
         method = row["compressor"] if row["compressor"] in methods else CompressorMethod.OTHER
-        llm, _ = LanguageModel.objects.get_or_create(
-            name=f"{row['llm_family']}-{n_params_b:g}b", revision="published", n_params=round(n_params_b * 1e9),
-            defaults={"family": row["llm_family"], "source": PAPER_URL},
-        )
+        llm = published_llm(row["llm_family"], n_params_b)
         compressor, _ = Compressor.objects.get_or_create(method=method, version="paper")
         checkpoint, _ = Checkpoint.objects.get_or_create(
             name=f"{llm.name} + {row['compressor']} V={tokens} (published)",

@@ -21,7 +21,18 @@ from webapp.registry.selectors import run_status
 class CheckpointSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     llm = serializers.StringRelatedField()
-    llm_params = serializers.IntegerField(source="llm.n_params", read_only=True, default=None)
+    llm_params = serializers.IntegerField(
+        source="llm.n_params", read_only=True, default=None,
+        help_text="N: counted from the weights (tied embeddings once) where llm_params_counted, else the nominal size.",
+    )
+    llm_params_nominal = serializers.IntegerField(
+        source="llm.n_params_nominal", read_only=True, default=None,
+        help_text="The size in the LLM's name (e.g. 500000000 for Qwen1.5-0.5B); null where unknown.",
+    )
+    llm_params_counted = serializers.BooleanField(
+        source="llm.n_params_counted", read_only=True, default=None,
+        help_text="Whether llm_params was counted from the weights (fits on counted N leave the others out).",
+    )
     compressor = serializers.CharField(source="compressor.method", read_only=True, default=None)
     url = serializers.HyperlinkedIdentityField(view_name="api-checkpoint-detail")
 
@@ -29,9 +40,9 @@ class CheckpointSerializer(serializers.ModelSerializer):
         model = Checkpoint
         fields = [
             "id", "url", "name", "owner", "status", "rejection_reason", "visibility", "published", "citation",
-            "source_url", "llm", "llm_params", "compressor", "visual_tokens", "compressor_params", "sha256",
-            "archive_sha256", "size_bytes", "reference", "suites_requested", "evaluations_deferred", "duplicate_of",
-            "hidden", "created_at",
+            "source_url", "llm", "llm_params", "llm_params_nominal", "llm_params_counted", "compressor",
+            "visual_tokens", "compressor_params", "sha256", "archive_sha256", "size_bytes", "reference",
+            "suites_requested", "evaluations_deferred", "duplicate_of", "hidden", "created_at",
         ]
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from fitting.published import nominal_from_name
 from webapp.core.storage import checkpoint_files_store, storage_delete_tree
 from webapp.jobs.services import job_cancel
 from webapp.registry.models import (
@@ -118,7 +119,8 @@ def checkpoint_accept(checkpoint: Checkpoint, *, report: dict, config: dict, fil
     identity = _llm_identity(config, report)
     llm, _ = LanguageModel.objects.get_or_create(
         name=identity["name"], revision=config.get("_commit_hash") or "", n_params=report["llm_params"],
-        defaults={"family": identity["family"], "hidden_size": identity["hidden_size"]},
+        defaults={"family": identity["family"], "hidden_size": identity["hidden_size"], "n_params_counted": True,
+                  "n_params_nominal": nominal_from_name(identity["name"])},
     )
     method = report["compressor_method"]
     method = CompressorMethod.MLP if method == "mlp_projector" else method  # validation reports before 2026-12
