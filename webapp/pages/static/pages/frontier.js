@@ -78,7 +78,7 @@
     if (fit) {
       fit.per_n.forEach((curve) =>
         shown.push({
-          name: `${fit.law} law, N = ${curve.n_params_b} B`,
+          name: `${fit.law} law, N = ${Number(curve.n_params_b.toPrecision(3))} B`,
           legendgroup: "law",
           type: "scatter",
           mode: "lines",
@@ -86,7 +86,7 @@
           x: curve.flops,
           y: curve.error,
           customdata: curve.visual_tokens,
-          hovertemplate: `law, N = ${curve.n_params_b} B, V = %{customdata:.3g}<br>FLOPs %{x:.3s}, error %{y:.4f}<extra></extra>`,
+          hovertemplate: `law, N = ${Number(curve.n_params_b.toPrecision(3))} B, V = %{customdata:.3g}<br>FLOPs %{x:.3s}, error %{y:.4f}<extra></extra>`,
         })
       );
       shown.push({
