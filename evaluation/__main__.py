@@ -8,6 +8,8 @@ PATH.json --images DIR] [--base CHECKPOINT] [--steps N] [--lr X] [--batch-size B
 [--save-every K] [--feature-cache DIR] [--json]``: train a compressor (see ``evaluation.training``); rerun to resume.
 ``python -m evaluation convert-llava SRC --out DST [--vision-tower DIR] [--llm DIR] [--conversation NAME]``: a
 checkpoint of the LLaVA code base (QueCC, TokenPacker, LLaVA-1.5) as a FrontierVLM (``evaluation.convert_llava``).
+``python -m evaluation datasets status [--json] [--verify]`` and ``python -m evaluation datasets prefetch
+(--suite S | --task T ...) [--revision R]``: the dataset mirror (``evaluation.datasets_cli``).
 """
 
 import argparse
@@ -15,6 +17,7 @@ import contextlib
 import json
 import sys
 
+from . import datasets_cli
 from .errors import EvaluationError
 # no torch: --help and argument errors answer at once
 from .vlm_spec import COMPRESSOR_METHODS, CONVERSATIONS, LLM_FAMILIES
@@ -50,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--llm-hidden", type=int, default=64, help="tiny model only")
     train.add_argument("--llm-layers", type=int, default=2, help="tiny model only")
     train.add_argument("--llm-family", default="qwen2", choices=LLM_FAMILIES, help="tiny model only")
-    train.add_argument("--dataset", default="synthetic:shapes", help="synthetic:shapes, synthetic:glyphs, synthetic:spots or a .json")
+    train.add_argument(
+        "--dataset", default="synthetic:shapes", help="synthetic:shapes, synthetic:glyphs, synthetic:spots or a .json"
+    )
     train.add_argument("--images", help="image folder of a LLaVA-format .json dataset")
     train.add_argument("--steps", type=int, help="optimizer steps (default: --epochs 1)")
     train.add_argument("--epochs", type=float)
@@ -76,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     convert.add_argument("--llm", help="base LLM folder, when SRC holds only mm_projector.bin (pretraining stage)")
     convert.add_argument("--conversation", help=f"the conversation it was trained with ({', '.join(CONVERSATIONS)}; "
                          "LLaVA's --version), when config.json does not say")
+    datasets_cli.add_arguments(commands.add_parser("datasets", help="the dataset mirror: status, prefetch"))
     return parser.parse_args(argv)
 
 
@@ -172,6 +178,11 @@ def train_command(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.command == "datasets":
+        status = datasets_cli.run(args)
+        if status:
+            raise SystemExit(status)
+        return
     if args.command == "run":
         run_command(args)
         return

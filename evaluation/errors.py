@@ -47,17 +47,26 @@ class EnvironmentMismatch(EvaluationError):
 
 
 class DatasetUnavailable(EvaluationError):
-    """A task's dataset cannot be read here (offline, not cached, or missing files)."""
+    """A task's dataset cannot be read here: missing from the dataset mirror (``evaluation.datasets``), or, for a
+    task outside the catalog, not in the Hugging Face cache while offline."""
 
     failure_class = "dataset_unavailable"
 
-    def __init__(self, task: str, reason: str):
+    def __init__(self, task: str, reason: str, command: str | None = None):
         self.task = task
-        super().__init__(
-            f"dataset of task {task!r} is unavailable: {reason}. Download it into the Hugging Face cache on a "
-            f"machine with network access (and run with HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0), "
-            f"or evaluate the offline synthetic tasks instead."
-        )
+        self.command = command
+        if command:
+            advice = (
+                f"Fill the dataset mirror: run `{command}` on a machine with access to the Hugging Face hub "
+                f"(FRONTIER_DATASETS_DIR pointing at the shared mirror, or copy the folder it writes there); "
+                f"`python -m evaluation datasets status` lists what is present."
+            )
+        else:
+            advice = (
+                "Download it into the Hugging Face cache on a machine with network access (and run with "
+                "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0), or evaluate the offline synthetic tasks instead."
+            )
+        super().__init__(f"dataset of task {task!r} is unavailable: {reason}. {advice}")
 
 
 class EvaluationCancelled(EvaluationError):

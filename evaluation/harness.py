@@ -31,6 +31,7 @@ from lmms_eval.utils import handle_non_serializable
 from tenacity import RetryError
 
 from . import offline  # noqa: F401  (HF offline defaults; the package __init__ applies them first)
+from .datasets import mirror_root
 from .errors import (
     CheckpointLoadError,
     DatasetUnavailable,
@@ -51,6 +52,7 @@ from .lmm_adapter import (
 )
 from .lmms_setup import configure_lmms_eval
 from .loading import VLMRunner, load_vlm, preprocessing_stamp
+from .mirror_tasks import answer_hub_ids_from_mirror, mirror_stamp, mirror_task_request
 from .modeling import FrontierVLM
 from .results import EvaluationOutcome, ResultRow, git_revision, result_rows  # noqa: F401  (ResultRow: re-exported)
 from .suites import resolve_task_names
@@ -156,15 +158,19 @@ class CheckpointEvaluator:
         synthetic_dir: str | Path | None = None,
         synthetic_seed: int = 0,
         feature_cache: FeatureCache | None = None,
+        datasets_dir: str | Path | None = None,
     ):
         """``feature_cache``: encoder features shared with other checkpoints on the same frozen tower
-        (FrontierVLM checkpoints; a llava-hf model always encodes)."""
+        (FrontierVLM checkpoints; a llava-hf model always encodes). ``datasets_dir``: the dataset mirror the
+        real benchmarks read (default ``evaluation.datasets.mirror_root()``, FRONTIER_DATASETS_DIR)."""
         self.lmms_evaluator = configure_lmms_eval()  # before any task is indexed or built
         self.checkpoint = Path(checkpoint)
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = default_dtype(self.device)
         self.synthetic_dir = Path(synthetic_dir) if synthetic_dir is not None else DEFAULT_SYNTHETIC_DIR
         self.synthetic_seed = synthetic_seed
+        self.datasets_dir = Path(datasets_dir) if datasets_dir is not None else mirror_root()
+        answer_hub_ids_from_mirror(self.datasets_dir)  # task code that loads by hub id (GQA's images) too
         try:
             runner = load_vlm(self.checkpoint, device=self.device, dtype=self.dtype)
         except Exception as error:
@@ -201,8 +207,8 @@ class CheckpointEvaluator:
     ) -> tuple[TaskManager, dict[str, list]]:
         """The task index and task objects by requested name.
 
-        Missing data raises ``DatasetUnavailable``; a module a task's code cannot import raises
-        ``EnvironmentMismatch``; unknown names and broken YAML raise ``HarnessError``.
+        Real benchmarks read the dataset mirror; missing data raises ``DatasetUnavailable``; a module a task's
+        code cannot import raises ``EnvironmentMismatch``; unknown names and broken YAML raise ``HarnessError``.
         """
         tasks = resolve_task_names(tasks)
         include_paths = [str(self._synthetic_suite())]  # written once, then reused from disk
@@ -225,8 +231,9 @@ class CheckpointEvaluator:
             )
         loaded = {}
         for task in tasks:
+            request = mirror_task_request(task, self.datasets_dir)  # DatasetUnavailable before any loading
             try:
-                loaded[task] = _leaf_tasks(manager.load_task_or_group([task]))
+                loaded[task] = _leaf_tasks(manager.load_task_or_group([request]))
             except Exception as error:
                 failure = _import_failure(error)
                 if failure is not None:
@@ -273,7 +280,8 @@ class CheckpointEvaluator:
             tasks=list(loaded),
             raw_results=raw,
             rows=result_rows(raw),
-            stamp=self.stamp(raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded)),
+            stamp=self.stamp(raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded),
+                             tasks=list(loaded)),
             latency=latency,
         )
 
@@ -321,7 +329,7 @@ class CheckpointEvaluator:
             "median_decode_per_token_s": statistics.median(m["decode_per_token_s"] for m in measurements),
         }
 
-    def stamp(self, raw: dict, limit: float | None, uses_synthetic: bool) -> dict:
+    def stamp(self, raw: dict, limit: float | None, uses_synthetic: bool, tasks: tuple = ()) -> dict:
         """Everything needed to reproduce the numbers (harness, data, model, software, hardware)."""
         runner = self.runner
         config = raw.get("config", {})
@@ -337,6 +345,7 @@ class CheckpointEvaluator:
             },
             "seeds": {key: config.get(key) for key in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed")},
             "synthetic_suite": suite_manifest(self._synthetic_suite()) if uses_synthetic else None,
+            "datasets": mirror_stamp(tasks, self.datasets_dir),  # mirror folders read: revision, fingerprint
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
             "device_name": self.device_name,
@@ -370,10 +379,12 @@ def evaluate_checkpoint(
     synthetic_dir: str | Path | None = None,
     latency_samples: int = 3,
     feature_cache: FeatureCache | None = None,
+    datasets_dir: str | Path | None = None,
 ) -> EvaluationOutcome:
     """Load ``checkpoint`` and evaluate it on ``tasks``; failures raise ``evaluation.errors`` classes."""
     evaluator = CheckpointEvaluator(
-        checkpoint, batch_size=batch_size, device=device, synthetic_dir=synthetic_dir, feature_cache=feature_cache
+        checkpoint, batch_size=batch_size, device=device, synthetic_dir=synthetic_dir, feature_cache=feature_cache,
+        datasets_dir=datasets_dir,
     )
     return evaluator.evaluate(
         tasks,

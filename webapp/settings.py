@@ -296,6 +296,10 @@ Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
 
 # --- Evaluation workers -----------------------------------------------------------------------
 FRONTIER_MODEL_CACHE_SIZE = env.int("FRONTIER_MODEL_CACHE_SIZE", default=2)
+# The dataset mirror (evaluation.datasets): the hub datasets of the real benchmarks at pinned revisions, filled by
+# `python -m evaluation datasets prefetch`. Workers read only this (they are offline); shared storage, mounted at
+# the same path on web and worker hosts, like checkpoints. evaluation.datasets.mirror_root() reads the same default.
+FRONTIER_DATASETS_DIR = Path(env.str("FRONTIER_DATASETS_DIR", default=str(VAR_DIR / "datasets-mirror"))).resolve()
 
 # --- Training (see webapp/training and README "Training") ----------------------------------------
 # Resumable state of running trainings, one folder per run. With workers on several machines it must

@@ -83,7 +83,7 @@ def cached_evaluator(path: Path, batch_size: int | None = None):
         _evaluators.popitem(last=False)
     _evaluators[key] = CheckpointEvaluator(
         path, batch_size=batch_size, synthetic_dir=settings.VAR_DIR / "synthetic",
-        feature_cache=shared_feature_cache(),
+        feature_cache=shared_feature_cache(), datasets_dir=settings.FRONTIER_DATASETS_DIR,
     )
     return _evaluators[key]
 

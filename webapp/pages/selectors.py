@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.urls import reverse
 
+from evaluation.datasets import SOURCE_BY_TASK, format_bytes, mirror_status
 from webapp.core.versioning import versioned_cache
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, split_fits
 from webapp.jobs.models import Job, JobState
@@ -38,7 +39,9 @@ QUEUE_JOBS_MAX = 500  # queued and running jobs listed (positions and ETAs count
 HEADLINE_ROWS = 3
 
 RUN_DETAIL_PREFETCH = (
-    Prefetch("benchmark_jobs", queryset=BenchmarkJob.objects.select_related("job", "benchmark").order_by("benchmark__key")),
+    Prefetch(
+        "benchmark_jobs", queryset=BenchmarkJob.objects.select_related("job", "benchmark").order_by("benchmark__key")
+    ),
     "benchmark_jobs__job__attempts",
     Prefetch("results", queryset=BenchmarkResult.objects.order_by("metric")),
     Prefetch("harness_outputs", queryset=HarnessOutput.objects.defer("raw").order_by("-id")),
@@ -81,7 +84,9 @@ def queue_jobs(user, now=None) -> dict:
     and what it works on; and per queue everyone's counts. The queue page and GET /api/v1/queue/ show this."""
     entries, summaries = job_queue(now)
     subjects = _job_subjects(user, entries)
-    rows = [{"entry": entry, "subject": subjects[entry.job.pk]} for entry in entries if subjects[entry.job.pk]["visible"]]
+    rows = [
+        {"entry": entry, "subject": subjects[entry.job.pk]} for entry in entries if subjects[entry.job.pk]["visible"]
+    ]
     return {"jobs": rows[:QUEUE_JOBS_MAX], "queues": list(summaries.values())}
 
 
@@ -166,7 +171,8 @@ def evaluation_detail(run: EvaluationRun, archive_url: str | None = None, intern
         attempts = list(link.job.attempts.all())
         benchmarks.append({
             "benchmark": link.benchmark, "job": link.job, "attempts": attempts,
-            "log_tail": attempts[-1].log_tail if attempts and internals else "", "eta_seconds": job_eta_seconds(link.job),
+            "log_tail": attempts[-1].log_tail if attempts and internals else "",
+            "eta_seconds": job_eta_seconds(link.job),
             "results": results.get(link.benchmark_id, []), "stamp": stamps.get(link.benchmark_id),
         })
     stamp = outputs[0].stamp if outputs else None
@@ -186,7 +192,9 @@ def evaluation_page(user, run_id: int, absolute_url=str) -> dict | None:
     if run is None:
         return None
     manage = can_manage(user, run.checkpoint)
-    return {**evaluation_detail(run, _archive_url(run.checkpoint, absolute_url), internals=manage), "can_manage": manage}
+    return {
+        **evaluation_detail(run, _archive_url(run.checkpoint, absolute_url), internals=manage), "can_manage": manage
+    }
 
 
 # --- A checkpoint's story -----------------------------------------------------------------------------
@@ -197,7 +205,9 @@ def _timeline(checkpoint: Checkpoint, validations: list[Job], runs: list[dict]) 
                "detail": checkpoint.source_url if checkpoint.published else ""}]
     for job in validations:
         for transition in job.transitions.all():
-            events.append({"at": transition.at, "event": f"validation {transition.to_state}", "detail": transition.reason})
+            events.append(
+                {"at": transition.at, "event": f"validation {transition.to_state}", "detail": transition.reason}
+            )
     for summary in runs:
         run = summary["run"]
         events.append({"at": run.created_at, "event": f"evaluation #{run.pk} on {run.suite.name} queued", "detail": ""})
@@ -218,7 +228,9 @@ def checkpoint_page(user, checkpoint_id: int, absolute_url=str) -> dict | None:
     archive_url = _archive_url(checkpoint, absolute_url)
     runs = [
         evaluation_detail(run, archive_url, internals=can_manage(user, checkpoint))
-        for run in runs_visible_to(user).filter(checkpoint=checkpoint).order_by("-id").prefetch_related(*RUN_DETAIL_PREFETCH)
+        for run in runs_visible_to(user).filter(checkpoint=checkpoint).order_by("-id").prefetch_related(
+            *RUN_DETAIL_PREFETCH
+        )
     ]
     validations = list(
         Job.objects.filter(task_name=VALIDATE_TASK, params__checkpoint_id=checkpoint.pk)
@@ -240,7 +252,8 @@ def checkpoint_page(user, checkpoint_id: int, absolute_url=str) -> dict | None:
         "archive_href": reverse("api-checkpoint-archive", args=[checkpoint.pk]) if files else None,
         "files_bytes": sum(f["size"] for f in files),
         "hub_url": checkpoint_hub_url(checkpoint.reference),
-        "llm_hub_url": checkpoint.llm and llm_hub_url(checkpoint.llm.name, checkpoint.llm.source, checkpoint.llm.revision),
+        "llm_hub_url": checkpoint.llm
+        and llm_hub_url(checkpoint.llm.name, checkpoint.llm.source, checkpoint.llm.revision),
     }
 
 
@@ -272,3 +285,23 @@ def overview_headline(user) -> list[dict]:
         return suites
 
     return versioned_cache(("overview", viewer_key(user)), compute)
+
+
+def suite_benchmarks_readiness(suite_name: str) -> list[dict]:
+    """A suite's benchmarks and whether each can run: generated locally, or its hub data present in the dataset
+    mirror (FRONTIER_DATASETS_DIR: revision, size) or missing (with the command that fetches them)."""
+    benchmarks = list(BenchmarkSuite.objects.get(name=suite_name).benchmarks.order_by("key"))
+    tasks = {benchmark.lmms_eval_task for benchmark in benchmarks}
+    keys = [SOURCE_BY_TASK[task].key for task in tasks if task in SOURCE_BY_TASK]
+    records = {record.task: record for record in mirror_status(settings.FRONTIER_DATASETS_DIR, keys=keys)}
+    rows = []
+    for benchmark in benchmarks:
+        record = records.get(benchmark.lmms_eval_task)
+        rows.append({
+            "key": benchmark.key, "task": benchmark.lmms_eval_task,
+            "can_run": record is None or record.present, "generated": record is None,
+            "repo_id": record.repo_id if record else "", "revision": record.revision if record else "",
+            "size": format_bytes(record.bytes) if record else "", "problem": record.problem if record else "",
+            "prefetch": record.prefetch if record else "",
+        })
+    return rows

@@ -7,6 +7,7 @@ urlpatterns = [
     path("leaderboard/", views.leaderboard, name="leaderboard"),
     path("frontier/", views.frontier, name="frontier"),
     path("compressors/", views.compressors, name="compressors"),
+    path("suites/", views.suites, name="suites"),
     path("deploy/", views.deploy, name="deploy"),
     path("queue/", views.queue, name="queue"),
     path("checkpoints/<int:pk>/", views.checkpoint_detail, name="checkpoint-detail"),

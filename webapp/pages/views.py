@@ -189,6 +189,19 @@ def frontier(request):
     return render(request, "pages/frontier.html", context, status=400 if context["errors"] else 200)
 
 
+def suites(request):
+    """A suite's benchmarks and which of them can run here (their data in the dataset mirror, or generated)."""
+    names = _suite_names()
+    query = _suite_query(request, names)
+    if query["suite"] not in names:
+        raise Http404(f"no suite {query['suite']!r}")
+    benchmarks = selectors.suite_benchmarks_readiness(query["suite"])
+    return render(request, "pages/suites.html", {
+        "query": query, "tabs": _suite_tabs(names, query), "benchmarks": benchmarks,
+        "runnable": sum(row["can_run"] for row in benchmarks), "mirror": settings.FRONTIER_DATASETS_DIR,
+    })
+
+
 def compressors(request):
     suites = _suite_names()
     query = _suite_query(request, suites)
@@ -316,7 +329,9 @@ def sweep_detail(request, pk: int):
     sweep = sweeps_readable_by(request.user).filter(pk=pk).first()
     if sweep is None:
         return _not_visible(request, "sweep")
-    points = [{**selectors.training_summary(run), "suite_errors": errors} for run, errors in sweep_runs_with_scores(sweep)]
+    points = [
+        {**selectors.training_summary(run), "suite_errors": errors} for run, errors in sweep_runs_with_scores(sweep)
+    ]
     return render(request, "pages/sweep.html", {
         "sweep": sweep, "points": points, "version": version, "active": any(p["active"] for p in points),
         "done": sum(1 for point in points if point["run"].job.state == JobState.SUCCEEDED),
