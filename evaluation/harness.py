@@ -15,12 +15,14 @@ adjustments to it once (``evaluation.lmms_setup``). The lmms-eval model is ``eva
 the result rows and stamp are ``evaluation.results``.
 """
 
+import argparse
 import difflib
 import functools
 import importlib.metadata
 import json
 import platform
 import statistics
+import tempfile
 from pathlib import Path
 
 import torch
@@ -57,6 +59,7 @@ from .modeling import FrontierVLM
 from .results import EvaluationOutcome, ResultRow, git_revision, result_rows  # noqa: F401  (ResultRow: re-exported)
 from .suites import resolve_task_names
 from .synthetic import SYNTHETIC_TASKS, suite_manifest, write_synthetic_suite
+from .task_identity import tasks_stamp
 from .vlm_spec import LLAVA_PROJECTOR_METHOD
 
 CPU_BATCH_SIZE = 8
@@ -257,18 +260,20 @@ class CheckpointEvaluator:
         manager, loaded = self.load_tasks(tasks, include_path)
         task_objects = [task for leaves in loaded.values() for task in leaves]
         self.lmm.track(sum(_request_count(task, limit) for task in task_objects), progress, should_stop)
-        try:
-            raw = self.lmms_evaluator.simple_evaluate(
-                model=self.lmm,
-                tasks=task_objects,
-                task_manager=manager,  # without it lmms-eval indexes all its built-in tasks again (~5 s)
-                limit=limit,
-                batch_size=self.lmm.batch_size,
-                device=str(self.device),
-                log_samples=False,
-                verbosity="WARNING",
-                process_docs_parallel=1,
-            )
+        try:  # files tasks write (TextVQA's submission JSON) go to a scratch folder, not the working directory
+            with tempfile.TemporaryDirectory(prefix="frontier-lmms-eval-") as scratch:
+                raw = self.lmms_evaluator.simple_evaluate(
+                    model=self.lmm,
+                    tasks=task_objects,
+                    task_manager=manager,  # without it lmms-eval indexes all its built-in tasks again (~5 s)
+                    limit=limit,
+                    batch_size=self.lmm.batch_size,
+                    device=str(self.device),
+                    log_samples=False,
+                    verbosity="WARNING",
+                    process_docs_parallel=1,
+                    cli_args=argparse.Namespace(output_path=scratch, process_with_media=True),
+                )
         except EvaluationError:
             raise
         except Exception as error:
@@ -281,7 +286,7 @@ class CheckpointEvaluator:
             raw_results=raw,
             rows=result_rows(raw),
             stamp=self.stamp(raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded),
-                             tasks=list(loaded)),
+                             tasks=list(loaded), loaded=loaded, include_path=include_path),
             latency=latency,
         )
 
@@ -329,8 +334,10 @@ class CheckpointEvaluator:
             "median_decode_per_token_s": statistics.median(m["decode_per_token_s"] for m in measurements),
         }
 
-    def stamp(self, raw: dict, limit: float | None, uses_synthetic: bool, tasks: tuple = ()) -> dict:
-        """Everything needed to reproduce the numbers (harness, data, model, software, hardware)."""
+    def stamp(self, raw: dict, limit: float | None, uses_synthetic: bool, tasks: tuple = (), loaded=None,
+              include_path=None) -> dict:
+        """Everything needed to reproduce the numbers (harness, data, model, software, hardware); ``tasks``:
+        per task its hash, generation kwargs and judge (``evaluation.task_identity``)."""
         runner = self.runner
         config = raw.get("config", {})
         return {
@@ -346,6 +353,7 @@ class CheckpointEvaluator:
             "seeds": {key: config.get(key) for key in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed")},
             "synthetic_suite": suite_manifest(self._synthetic_suite()) if uses_synthetic else None,
             "datasets": mirror_stamp(tasks, self.datasets_dir),  # mirror folders read: revision, fingerprint
+            **tasks_stamp(loaded or {}, [include_path] if include_path is not None else []),  # hashes, kwargs, judge
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
             "device_name": self.device_name,

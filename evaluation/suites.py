@@ -2,9 +2,10 @@
 
 This is the one table of benchmarks: the database's suites are seeded from it
 (``webapp.registry.catalog``) and ``normalisations`` hands it to the fitting aggregation, so the long
-result rows (``benchmark``, ``metric``, ``value``, ``unit``) flow into it unchanged. ``unit`` uses fitting's vocabulary: ``percent`` rows are divided by 100, ``fraction`` rows
-are taken as reported; the score is then the sum of the benchmark's metrics over its full scale
-(MME reports points, perception out of 2000 + cognition out of 800: unit fraction, full scale 2800).
+result rows (``benchmark``, ``metric``, ``value``, ``unit``) flow into it unchanged. ``unit`` uses fitting's
+vocabulary: ``percent`` rows are divided by 100, ``fraction`` rows are taken as reported; the score is then the
+sum of the benchmark's metrics over its full scale (MME reports points, perception out of 2000 + cognition out of
+800: unit fraction, full scale 2800); ``normalisation_text`` says it in words for the pages and README.
 """
 
 from dataclasses import dataclass
@@ -54,6 +55,26 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 BENCHMARK_BY_TASK: dict[str, Benchmark] = {benchmark.task: benchmark for benchmark in BENCHMARKS.values()}
 
+# How each metric reads, for the normalisation each benchmark states (leaderboard, suite page, README).
+METRIC_LABELS = {
+    "mme_perception_score": "perception", "mme_cognition_score": "cognition", "exact_match": "exact match",
+    "gpt_eval_score": "GPT-judged accuracy", "llm_as_judge_eval": "LLM-judged accuracy", "mmmu_acc": "accuracy",
+    "pope_f1_score": "F1", "relaxed_overall": "relaxed accuracy", "anls": "ANLS",
+}
+
+
+def normalisation_text(benchmark: Benchmark) -> str:
+    """How a benchmark's result becomes its normalised score (error = 1 − score), e.g. MME's
+    "score = (perception + cognition) / 2800; lmms-eval metrics mme_perception_score + mme_cognition_score"."""
+    terms = [METRIC_LABELS.get(metric, metric) + (" %" if benchmark.unit == "percent" else "")
+             for metric in benchmark.metrics]
+    summed = f"({' + '.join(terms)})" if len(terms) > 1 else terms[0]
+    divisor = benchmark.full_scale * (100.0 if benchmark.unit == "percent" else 1.0)
+    expression = f"{summed} / {divisor:g}" if divisor != 1.0 else summed
+    plural = "s" if len(benchmark.metrics) > 1 else ""
+    direction = "" if benchmark.higher_is_better else " (lower is better: error = score)"
+    return f"score = {expression}; lmms-eval metric{plural} {' + '.join(benchmark.metrics)}{direction}"
+
 
 def suite_tasks(suite: str) -> list[str]:
     """lmms-eval task names of a suite ("reasoning", "ocr", "compressor_table", "synthetic", ...)."""
@@ -83,3 +104,12 @@ def normalisations(suites: tuple[str, ...]) -> tuple[dict[str, BenchmarkNormalis
     chosen = [benchmark for benchmark in BENCHMARKS.values() if benchmark.suite in suites]
     specs = {b.key: BenchmarkNormalisation(b.key, b.metrics, b.full_scale, b.higher_is_better) for b in chosen}
     return specs, {suite: tuple(b.key for b in chosen if b.suite == suite) for suite in suites}
+
+
+def benchmark_normalisation(key: str, metrics=(), full_scale: float = 1.0) -> str:
+    """``normalisation_text`` of a catalog benchmark; for another (a database row of its own), its metrics' sum over
+    its full scale."""
+    if key in BENCHMARKS:
+        return normalisation_text(BENCHMARKS[key])
+    summed = " + ".join(metrics) or "its metrics"
+    return f"score = ({summed}) / {full_scale:g}"

@@ -15,6 +15,7 @@ from evaluation.errors import (
 )
 from evaluation.suites import BENCHMARKS
 from evaluation.synthetic import chance_level
+from evaluation.task_identity import task_identity
 
 STAMP_KEYS = {
     "lmms_eval_version",
@@ -79,6 +80,11 @@ def test_results_rows_stamp_and_latency_are_complete(outcome, quecc_checkpoint):
     assert stamp["seeds"]["random_seed"] == 0 and stamp["model_args"]["limit"] == 20
     assert stamp["llm_params"] > 0 and stamp["compressor_params"] > 0
     assert stamp["synthetic_suite"]["seed"] == 0
+    for task in ("shapes", "glyphs"):  # evaluation.task_identity: the hash the web side compares with
+        entry = stamp["tasks"][task]
+        assert entry["task_hash"] == task_identity(task)["yaml_sha256"] and entry["judge"] is None
+        assert entry["generation_kwargs"]["max_new_tokens"] == 8 and entry["generation_kwargs"]["until"] == ["\n"]
+        assert entry["generation_kwargs"]["do_sample"] is False
     assert progress[-1] == (40, 40) and [done for done, _ in progress] == sorted(done for done, _ in progress)
     latency = result.latency
     assert len(latency["samples"]) == 3
@@ -101,6 +107,15 @@ def test_random_model_is_near_chance_on_shapes(tiny_evaluator, multiple_choice_t
     assert abs(choice.task_results("shapes_choice")["acc,none"] - chance) < 0.15
     generated = tiny_evaluator.evaluate(["shapes"], limit=120, latency_samples=0)
     assert generated.task_results("shapes")["exact_match,none"] < chance + 0.1
+
+
+def test_a_user_task_is_stamped_with_its_folder_hash(tiny_evaluator, multiple_choice_tasks):
+    stamp = tiny_evaluator.evaluate(["shapes_choice"], limit=2, include_path=multiple_choice_tasks,
+                                    latency_samples=0).stamp
+    entry = stamp["tasks"]["shapes_choice"]
+    assert [row["path"] for row in stamp["task_files"]["shapes_choice"]] == [
+        "shapes_choice.yaml", "shapes_choice_visuals.py"]
+    assert entry["task_hash"] == task_identity("shapes_choice", [multiple_choice_tasks])["yaml_sha256"]
 
 
 def test_loglikelihood_scores_every_choice(tiny_evaluator, multiple_choice_tasks):

@@ -73,3 +73,20 @@ def test_a_benchmark_in_the_mirror_is_evaluated_from_it(quecc_checkpoint, synthe
     assert outcome.stamp["datasets"] == {"pope": {"repo_id": "lmms-lab-encoder/POPE",
                                                   "revision": "generated:test-fake-pope@1",
                                                   "fingerprint": manifest["fingerprint"]}}
+
+
+def test_files_a_task_writes_stay_out_of_the_working_directory(quecc_checkpoint, synthetic_root, tmp_path,
+                                                                monkeypatch):
+    """lmms-eval's textvqa writes a submission JSON where its output path says; without one, into the working
+    directory (a worker's: the repository). The harness gives it a scratch folder."""
+    from evaluation.harness import evaluate_checkpoint
+    from evaluation.minis import textvqa
+
+    textvqa.write(tmp_path / "mirror", rows_per_split=2)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    outcome = evaluate_checkpoint(quecc_checkpoint, ["textvqa_val"], limit=2, device="cpu", batch_size=4,
+                                  synthetic_dir=synthetic_root, datasets_dir=tmp_path / "mirror", latency_samples=0)
+    assert any(row.task == "textvqa_val" for row in outcome.rows)
+    assert list(workdir.iterdir()) == []

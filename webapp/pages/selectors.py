@@ -10,6 +10,7 @@ from django.db.models import Prefetch
 from django.urls import reverse
 
 from evaluation.datasets import SOURCE_BY_TASK, format_bytes, mirror_status
+from evaluation.suites import benchmark_normalisation
 from webapp.core.versioning import versioned_cache
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, split_fits
 from webapp.jobs.models import Job, JobState
@@ -28,6 +29,7 @@ from webapp.registry.models import (
     Visibility,
 )
 from webapp.registry.selectors import can_manage, checkpoint_files, checkpoints_visible_to, run_status, runs_visible_to
+from webapp.registry.selectors.stale import stale_results
 from webapp.registry.services import VALIDATE_TASK
 from webapp.training.models import TrainingRun
 from webapp.training.selectors import eta_seconds, training_runs_readable_by, training_runs_visible_to
@@ -218,6 +220,14 @@ def _timeline(checkpoint: Checkpoint, validations: list[Job], runs: list[dict]) 
     return sorted(events, key=lambda event: event["at"])
 
 
+def _stale_rows(checkpoint: Checkpoint) -> list[dict]:
+    """The checkpoint's stale newest results, per suite and benchmark, with their suite's name."""
+    rows = stale_results(checkpoint_ids=[checkpoint.pk])
+    names = dict(BenchmarkSuite.objects.filter(pk__in={row["suite_id"] for row in rows}).values_list("pk", "name"))
+    named = [{**row, "suite": names[row["suite_id"]]} for row in rows]
+    return sorted(named, key=lambda row: (row["suite"], row["benchmark"]))
+
+
 def checkpoint_page(user, checkpoint_id: int, absolute_url=str) -> dict | None:
     """Everything the checkpoint page shows, or None when the user may not see the checkpoint.
     `absolute_url(path)` makes the download link of the reproduce commands absolute."""
@@ -252,6 +262,7 @@ def checkpoint_page(user, checkpoint_id: int, absolute_url=str) -> dict | None:
         "archive_href": reverse("api-checkpoint-archive", args=[checkpoint.pk]) if files else None,
         "files_bytes": sum(f["size"] for f in files),
         "hub_url": checkpoint_hub_url(checkpoint.reference),
+        "stale": _stale_rows(checkpoint),
         "llm_hub_url": checkpoint.llm
         and llm_hub_url(checkpoint.llm.name, checkpoint.llm.source, checkpoint.llm.revision),
     }
@@ -303,5 +314,6 @@ def suite_benchmarks_readiness(suite_name: str) -> list[dict]:
             "repo_id": record.repo_id if record else "", "revision": record.revision if record else "",
             "size": format_bytes(record.bytes) if record else "", "problem": record.problem if record else "",
             "prefetch": record.prefetch if record else "",
+            "normalisation": benchmark_normalisation(benchmark.key, benchmark.metrics, benchmark.full_scale),
         })
     return rows

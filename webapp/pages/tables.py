@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from django.http import QueryDict
 
+from evaluation.suites import benchmark_normalisation
+
 # The leaderboard's column choice travels in the URL as ?cols=key,key (the optional columns shown);
 # the page's JavaScript keeps it there and in localStorage. The APIs never see it.
 COLUMNS_PARAM = "cols"
@@ -64,7 +66,9 @@ def leaderboard_columns(benchmarks: list[str], query_tokens: float, formula: str
                + (f" (formula v2: QueCC + 2·N·{query_tokens:g}, its query pass)" if formula == "v2" else "")),
         Column("flops_q0", "FLOPs Q=0", "flops_q0", "Inference FLOPs 2·N·(V + G): cached query", shown_by_default=False),
         Column("latency", "Latency", "latency_first_token_ms", "Measured median time to first token"),
-        *[Column(f"bench:{key}", key, f"bench:{key}", f"Normalised score on {key}", descending_first=True)
+        *[Column(f"bench:{key}", key, f"bench:{key}",
+                 f"Normalised score on {key}: {benchmark_normalisation(key)} (error = 1 − score)",
+                 descending_first=True)
           for key in benchmarks],
         Column("llm", "LLM", "llm", numeric=False),
         Column("status", "Status", "status", numeric=False, shown_by_default=False),

@@ -245,6 +245,9 @@ class SuiteScore(models.Model):
     # Denormalised for the leaderboard, so a page of rows needs no per-row query: each
     # benchmark's normalised score (key → score in [0, 1]) and the newest measured latency.
     benchmark_scores = models.JSONField(default=dict, blank=True)
+    # What each benchmark's result was computed with ({key: {"task", "task_hash", "dataset_revision"}}, from its
+    # stamp): a row is stale where these differ from the installed task files or mirror (registry.selectors.stale).
+    benchmark_identities = models.JSONField(default=dict, blank=True)
     latency_first_token_s = models.FloatField(null=True, blank=True, help_text="Median time to first token.")
     latency_decode_per_token_s = models.FloatField(null=True, blank=True, help_text="Median decode time per token.")
     latency_device = models.CharField(max_length=200, blank=True)

@@ -31,13 +31,14 @@ from webapp.leaderboard.selectors.suite_scores import (
     NO_LATENCY,
     checkpoint_latency,
     checkpoint_latest_results,
+    latest_identities,
     latest_latencies,
 )
 from webapp.leaderboard.selectors.table import LeaderboardQuery, leaderboard_page
 
 __all__ = [
     "NO_LATENCY", "SCOPES", "SORT_KEYS", "Cost", "DeployQuery", "LeaderboardError", "LeaderboardQuery", "NoFitYet",
-    "RowFilter", "checkpoint_latency", "checkpoint_latest_results", "compressor_table", "count_and_frontier", "deploy_recommendation",
-    "fit_at", "fit_decisions", "frontier_chart", "latest_latencies", "leaderboard_page", "points_frame",
-    "scope_matches", "suite_with_benchmark_keys", "viewer_key", "visible_scores",
+    "RowFilter", "checkpoint_latency", "checkpoint_latest_results", "compressor_table", "count_and_frontier",
+    "deploy_recommendation", "fit_at", "fit_decisions", "frontier_chart", "latest_identities", "latest_latencies",
+    "leaderboard_page", "points_frame", "scope_matches", "suite_with_benchmark_keys", "viewer_key", "visible_scores",
 ]

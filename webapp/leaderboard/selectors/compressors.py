@@ -9,6 +9,8 @@ from webapp.fits.models import ScalingLawFit
 from webapp.fits.selectors import cannot_fit_reasons, latest_fit_rows, no_fit_message, split_fits
 from webapp.leaderboard.selectors.fits import fit_at, fit_decisions, fit_n_convention, n_convention_now
 from webapp.leaderboard.selectors.rows import Cost, suite_with_benchmark_keys
+from webapp.registry.models import ScoreSource, SuiteScore
+from webapp.registry.selectors.stale import benchmarks_stale, current_identity
 
 PAPER_SUITE = "reasoning"
 
@@ -54,8 +56,21 @@ def compressor_table(suite_name: str, cost: Cost) -> dict:
     # the paper's nominal N, as published; the suite's fits use n_convention).
     paper_check = list(fitting.paper_comparison()) if suite.name == PAPER_SUITE else None
     return json_safe({"suite": suite.name, **cost.as_dict(), "n_convention": n_convention_now(),
-                      "scopes": ordered, "cannot_fit": cannot_fit,
+                      "scopes": ordered, "cannot_fit": cannot_fit, "stale": stale_in_fits(suite),
                       "note": note, "paper_check": paper_check, "flops_formulas": flops_formulas()})
+
+
+def stale_in_fits(suite) -> dict:
+    """Fits keep stale results (a task's files or its dataset revision changed since): how many of the suite's
+    measured checkpoints have one, so a reader knows what the fits stand on until they are re-evaluated."""
+    identity = current_identity()
+    rows = SuiteScore.objects.filter(suite=suite, source=ScoreSource.MEASURED).values_list("benchmark_identities",
+                                                                                           flat=True)
+    measured, stale = 0, 0
+    for identities in rows:
+        measured += 1
+        stale += bool(benchmarks_stale(identities, identity))
+    return {"checkpoints": stale, "measured": measured, "policy": "kept in the fits; the leaderboard marks them"}
 
 
 def flops_formulas() -> dict:

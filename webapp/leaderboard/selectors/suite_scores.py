@@ -1,9 +1,11 @@
-"""What SuiteScore denormalises: the newest latency of each checkpoint on a suite, and one checkpoint's
-newest results (the score is recomputed from them)."""
+"""What SuiteScore denormalises: the newest latency of each checkpoint on a suite, what its newest results were
+computed with (task hash, dataset revision), and one checkpoint's newest results (the score is recomputed from
+them)."""
 
 import pandas as pd
 
 from webapp.registry.models import BenchmarkResult, BenchmarkSuite, CheckpointStatus, HarnessOutput
+from webapp.registry.selectors.stale import newest_outputs, result_identity
 
 NO_LATENCY = {"latency_first_token_s": None, "latency_decode_per_token_s": None, "latency_device": ""}
 
@@ -69,3 +71,12 @@ def checkpoint_latest_results(suite: BenchmarkSuite, checkpoint_id: int) -> pd.D
     return pd.DataFrame(
         list(newest.values()), columns=["checkpoint", "benchmark", "metric", "value", "stderr", "higher_is_better"]
     )
+
+
+def latest_identities(suite: BenchmarkSuite, checkpoint_ids: list[int] | None = None) -> dict[int, dict]:
+    """Per checkpoint, {benchmark key: ``result_identity``} of its newest result of each benchmark on the suite."""
+    identities: dict[int, dict] = {}
+    for row in newest_outputs(checkpoint_ids=checkpoint_ids, suite=suite):
+        identities.setdefault(row["run__checkpoint_id"], {})[row["benchmark__key"]] = result_identity(
+            row["benchmark__lmms_eval_task"], row["stamp__tasks"], row["stamp__datasets"])
+    return identities

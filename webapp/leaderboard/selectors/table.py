@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evaluation.suites import benchmark_normalisation
+
 from webapp.core.versioning import data_version, versioned_cache
 from webapp.leaderboard.selectors.rows import (
     Cost,
@@ -16,6 +18,7 @@ from webapp.leaderboard.selectors.rows import (
 from webapp.leaderboard.selectors.sorting import sorted_checkpoints
 from webapp.registry.hub import checkpoint_hub_url, llm_hub_url
 from webapp.registry.models import SuiteScore
+from webapp.registry.selectors.stale import benchmarks_stale, current_identity
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ ROW_VALUES = (
     "checkpoint__visibility", "checkpoint__published", "checkpoint__citation", "checkpoint__source_url",
     "checkpoint__llm__name", "checkpoint__llm__family", "checkpoint__llm__n_params",
     "checkpoint__compressor__method", "checkpoint__compressor__version", "checkpoint__visual_tokens",
-    "error", "stderr", "n_benchmarks", "source", "benchmark_scores",
+    "error", "stderr", "n_benchmarks", "source", "benchmark_scores", "benchmark_identities",
     "latency_first_token_s", "latency_decode_per_token_s", "latency_device", "updated_at",
     "checkpoint__reference", "checkpoint__llm__source", "checkpoint__llm__revision",
     "checkpoint__llm__n_params_nominal", "checkpoint__llm__n_params_counted",
@@ -85,6 +88,7 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     page_ids = _page_checkpoints(user, suite, query, benchmark_keys, frontier, start, page_size, version)
     by_id = _rows(suite, page_ids, version)
     values = [by_id[pk] for pk in page_ids]
+    identity = current_identity()  # per process: installed task files, the mirror's revisions
 
     n_params = np.array([row["checkpoint__llm__n_params"] or 0 for row in values], dtype=float) / 1e9
     tokens = np.array([row["checkpoint__visual_tokens"] or 0 for row in values], dtype=float)
@@ -126,6 +130,8 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
             "n_benchmarks": row["n_benchmarks"],
             "source": row["source"],
             "on_frontier": row["checkpoint_id"] in frontier,
+            # {benchmark key: why its result is stale}: task files or dataset revision changed since; empty: current
+            "stale": benchmarks_stale(row["benchmark_identities"], identity),
             "updated_at": row["updated_at"],
         }
         for index, row in enumerate(values)
@@ -133,6 +139,8 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     return {
         "suite": suite.name,
         "benchmarks": benchmark_keys,
+        # How each benchmark's result becomes its normalised score (error = 1 − score), e.g. MME's sum / 2800.
+        "normalisations": {key: benchmark_normalisation(key) for key in benchmark_keys},
         **query.cost.as_dict(),
         "ordering": list(query.ordering),
         "count": count,

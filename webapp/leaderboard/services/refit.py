@@ -39,7 +39,7 @@ BOOTSTRAP_SEED = 0
 # A fit stores one residual per checkpoint up to this many, else one per (N, V) configuration (mean, count).
 RESIDUAL_ROWS_MAX = 2000
 # Bump when measured_suite_scores changes what it computes: the next refit rescores every checkpoint.
-SCORES_METHOD_VERSION = 1
+SCORES_METHOD_VERSION = 2  # 2: scores carry their results' identities (task hash, dataset revision)
 # Results created this long before the last refit started are rescored again: a transaction that inserted
 # them may have committed after that refit read the table.
 INCREMENTAL_MARGIN = timedelta(minutes=10)

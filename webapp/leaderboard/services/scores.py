@@ -18,6 +18,7 @@ from webapp.leaderboard.scoring import measured_suite_scores
 from webapp.leaderboard.selectors import (
     NO_LATENCY,
     checkpoint_latest_results,
+    latest_identities,
     latest_latencies,
 )
 from webapp.registry.models import (
@@ -68,6 +69,7 @@ def checkpoint_suite_score_refresh(checkpoint_id: int, suite: BenchmarkSuite) ->
         defaults={
             "error": float(row["error"]), "stderr": float(row["stderr"]), "n_benchmarks": int(row["n_benchmarks"]),
             "benchmark_scores": row["benchmark_scores"], "source": ScoreSource.MEASURED,
+            "benchmark_identities": latest_identities(suite, [checkpoint_id]).get(checkpoint_id, {}),
             **latest_latencies(suite, [checkpoint_id]).get(checkpoint_id, NO_LATENCY),
         },
     )
@@ -170,11 +172,11 @@ def published_scores_load(csv_path: Path, *, suite_name: str = "reasoning") -> i
 @transaction.atomic
 def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict], only: list[int] | None = None) -> None:
     """Set the measured suite scores to `scores` ({checkpoint, error, stderr, n_benchmarks,
-    benchmark_scores}) with each checkpoint's newest measured latency; measured scores of
+    benchmark_scores}) with each checkpoint's newest measured latency and its results' identities; measured scores of
     checkpoints no longer complete are removed, published ones kept. With `only`, just those checkpoints'
     scores are replaced (the refit's incremental pass); the others stay as they are. Only rows that changed
     are written (in bulk), and the data version moves only if one did."""
-    latencies = latest_latencies(suite, only)
+    latencies, identities = latest_latencies(suite, only), latest_identities(suite, only)
     existing_rows = SuiteScore.objects.filter(suite=suite)
     if only is not None:
         existing_rows = existing_rows.filter(checkpoint_id__in=only)
@@ -187,6 +189,7 @@ def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict], onl
         values = {
             "error": float(row["error"]), "stderr": float(row["stderr"]), "n_benchmarks": int(row["n_benchmarks"]),
             "benchmark_scores": row.get("benchmark_scores") or {}, "source": ScoreSource.MEASURED,
+            "benchmark_identities": identities.get(checkpoint_id, {}),
             **latencies.get(checkpoint_id, NO_LATENCY),
         }
         score = existing.get(checkpoint_id)
@@ -199,7 +202,8 @@ def measured_suite_scores_replace(suite: BenchmarkSuite, scores: list[dict], onl
             changed.append(score)
     SuiteScore.objects.bulk_create(created, batch_size=1000)
     SuiteScore.objects.bulk_update(
-        changed, ["error", "stderr", "n_benchmarks", "benchmark_scores", "source", *NO_LATENCY, "updated_at"],
+        changed, ["error", "stderr", "n_benchmarks", "benchmark_scores", "benchmark_identities", "source", *NO_LATENCY,
+                  "updated_at"],
         batch_size=1000,
     )
     stale = [

@@ -102,3 +102,9 @@ def pretty_json(value):
 @register.filter
 def get_item(mapping, key):
     return (mapping or {}).get(key)
+
+
+@register.filter
+def stale_text(stale):
+    """A row's ``stale`` ({benchmark: reasons}) as one tooltip line per benchmark."""
+    return "\n".join(f"{key}: {'; '.join(reasons)}" for key, reasons in sorted((stale or {}).items()))

@@ -5,6 +5,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
@@ -40,6 +41,7 @@ from webapp.registry.selectors import (
     results_visible_to,
     runs_visible_to,
 )
+from webapp.registry.selectors.stale import stale_results
 from webapp.registry.services import (
     RegistryError,
     checkpoint_delete,
@@ -48,6 +50,7 @@ from webapp.registry.services import (
     run_cancel,
     run_rerun_failed,
     run_start,
+    stale_results_reevaluate,
     upload_append,
     upload_complete,
     upload_start,
@@ -332,3 +335,27 @@ class ResultListView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return BenchmarkResult.objects.none()
         return results_visible_to(self.request.user).order_by("id")
+
+
+class StaleResultsView(APIView):
+    """Staff: GET lists the stale results (the newest result of a checkpoint on a benchmark whose task hash or
+    dataset revision is not the current one); POST ``{"benchmark": key?, "dry_run": bool?}`` queues their
+    re-evaluation, one run per checkpoint and suite with the stale benchmarks; a second POST queues nothing new."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(parameters=[OpenApiParameter("benchmark", str, required=False)],
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        rows = stale_results(benchmark_key=request.query_params.get("benchmark") or None)
+        return Response({"count": len(rows), "results": rows})
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
+    def post(self, request):
+        body = request.data if isinstance(request.data, dict) else {}
+        benchmark, dry_run = body.get("benchmark") or None, body.get("dry_run", False)
+        if not isinstance(dry_run, bool) or not (benchmark is None or isinstance(benchmark, str)):
+            return Response({"detail": "benchmark is a benchmark key (string) and dry_run a boolean."},
+                            status=status.HTTP_400_BAD_REQUEST)
+        outcome = stale_results_reevaluate(benchmark_key=benchmark, dry_run=dry_run, by=request.user)
+        return Response(outcome, status=status.HTTP_200_OK if dry_run else status.HTTP_202_ACCEPTED)

@@ -58,16 +58,20 @@ def _check_run_quota(user) -> None:
 
 @transaction.atomic
 def run_start(
-    *, checkpoint: Checkpoint, suite: BenchmarkSuite, created_by=None, limit: int | None = None
+    *, checkpoint: Checkpoint, suite: BenchmarkSuite, created_by=None, limit: int | None = None,
+    benchmarks: list[Benchmark] | None = None,
 ) -> EvaluationRun:
     """Start evaluating a ready checkpoint on a suite: one job per benchmark on the gpu-eval queue.
 
-    `limit` caps the items per benchmark (a quick look, not a leaderboard number)."""
+    `limit` caps the items per benchmark (a quick look, not a leaderboard number); `benchmarks`, some of the
+    suite's only (re-evaluating stale results)."""
     if checkpoint.published:
         raise RegistryError(f"{checkpoint.name} is a published result without files; it cannot be evaluated.")
     if checkpoint.status != CheckpointStatus.READY:
         raise RegistryError(f"{checkpoint.name} is {checkpoint.status}; only ready checkpoints can be evaluated.")
-    benchmarks = list(suite.benchmarks.all())
+    if benchmarks is not None and any(benchmark.suite_id != suite.pk for benchmark in benchmarks):
+        raise RegistryError(f"Every benchmark of a run must be of its suite, {suite.name}.")
+    benchmarks = list(suite.benchmarks.all()) if benchmarks is None else list(benchmarks)
     if not benchmarks:
         raise RegistryError(f"Suite {suite.name} has no benchmarks.")
     if limit is not None and limit <= 0:
@@ -89,7 +93,10 @@ def _evaluation_job(run: EvaluationRun, benchmark: Benchmark, created_by):
 @transaction.atomic
 def run_rerun_failed(run: EvaluationRun, *, by=None) -> list[BenchmarkJob]:
     """Queue again only the benchmarks whose job failed or was cancelled (capped per run)."""
-    links = [link for link in run.benchmark_jobs.select_related("job", "benchmark") if link.job.state in ("failed", "cancelled")]
+    links = [
+        link for link in run.benchmark_jobs.select_related("job", "benchmark")
+        if link.job.state in ("failed", "cancelled")
+    ]
     if not links:
         raise RegistryError("No benchmark of this run failed or was cancelled; nothing to rerun.")
     if run.reruns >= settings.FRONTIER_QUOTA_RERUNS_PER_RUN:

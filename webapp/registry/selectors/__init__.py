@@ -1,4 +1,5 @@
-"""Reads of the registry, always through what a user may see."""
+"""Reads of the registry, always through what a user may see; ``stale`` (webapp.registry.selectors.stale): which
+newest results were computed with task files or a dataset revision that changed since."""
 
 from django.core.cache import cache
 from django.core.files.storage import default_storage

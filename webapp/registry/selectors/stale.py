@@ -1,0 +1,126 @@
+"""Stale results: a checkpoint's newest result on a benchmark whose stamp names another task hash or dataset
+revision than the ones installed now.
+
+The current identity is read on the web side from the installed lmms-eval task files
+(``evaluation.task_identity.current_task_hashes``, once per process) and the dataset mirror's manifests
+(``settings.FRONTIER_DATASETS_DIR``, a pinned revision first; re-read every ``MIRROR_TTL_SECONDS``). A result is
+stale when its stamp's ``tasks[<task>].task_hash`` differs from the task's current hash, when its
+``datasets[<task>].revision`` differs from the mirror's, or when it lacks either (stamped before hashes were, so
+nobody can say what it was computed with). What the web side cannot read (a task not installed here, a dataset
+not in the mirror) makes nothing stale."""
+
+import hashlib
+import json
+import threading
+import time
+
+from django.conf import settings
+
+from evaluation.datasets import SOURCE_BY_TASK, check_folder, dataset_folder
+from evaluation.suites import BENCHMARKS
+from evaluation.task_identity import current_task_hashes
+from webapp.registry.models import CheckpointStatus, HarnessOutput
+
+MIRROR_TTL_SECONDS = 60.0
+_mirror_cache: dict = {}
+_lock = threading.Lock()
+
+
+def _mirror_revisions() -> dict[str, str]:
+    """lmms-eval task -> the dataset revision evaluations read now (pinned, else the mirror's manifest)."""
+    with _lock:
+        now, root = time.monotonic(), settings.FRONTIER_DATASETS_DIR
+        if _mirror_cache.get("root") == root and now - _mirror_cache["at"] < MIRROR_TTL_SECONDS:
+            return _mirror_cache["revisions"]
+        revisions = {}
+        for task, source in SOURCE_BY_TASK.items():
+            if source.revision is not None:
+                revisions[task] = source.revision
+                continue
+            manifest, problem = check_folder(dataset_folder(source.repo_id, root), source.repo_id)
+            if not problem:
+                revisions[task] = manifest["revision"]
+        _mirror_cache.update(root=root, at=now, revisions=revisions)
+        return revisions
+
+
+def current_identity() -> dict:
+    """{"task_hashes": {lmms-eval task: hash}, "dataset_revisions": {task: revision}, "key": digest of both}."""
+    hashes = {BENCHMARKS[key].task: value for key, value in current_task_hashes().items()}
+    revisions = _mirror_revisions()
+    key = hashlib.sha256(json.dumps([hashes, revisions], sort_keys=True).encode()).hexdigest()[:16]
+    return {"task_hashes": hashes, "dataset_revisions": revisions, "key": key}
+
+
+def _short(value) -> str:
+    return str(value)[:12] if value else "none"
+
+
+def result_identity(task: str, stamp_tasks: dict | None, stamp_datasets: dict | None) -> dict:
+    """What a result's stamp says it was computed with: {"task", "task_hash", "dataset_revision"}."""
+    return {"task": task, "task_hash": ((stamp_tasks or {}).get(task) or {}).get("task_hash"),
+            "dataset_revision": ((stamp_datasets or {}).get(task) or {}).get("revision")}
+
+
+def stale_reasons(result: dict, identity: dict) -> list[str]:
+    """Why a result (``result_identity``) is stale now (empty: it is current)."""
+    task, reasons = result.get("task"), []
+    current_hash = identity["task_hashes"].get(task)
+    if current_hash is not None:
+        stamped = result.get("task_hash")
+        if stamped is None:
+            reasons.append(f"task {task}: no task hash in its stamp (evaluated before hashes were stamped)")
+        elif stamped != current_hash:
+            reasons.append(f"task {task}: its lmms-eval files changed ({_short(stamped)} → {_short(current_hash)})")
+    current_revision = identity["dataset_revisions"].get(task)
+    if current_revision is not None:
+        stamped = result.get("dataset_revision")
+        repo = SOURCE_BY_TASK[task].repo_id
+        if stamped is None:
+            reasons.append(f"dataset {repo}: no revision in its stamp")
+        elif stamped != current_revision:
+            reasons.append(f"dataset {repo}: revision {_short(stamped)} → {_short(current_revision)}")
+    return reasons
+
+
+def benchmarks_stale(results: dict[str, dict], identity: dict | None = None) -> dict[str, list[str]]:
+    """{benchmark key: reasons} of the stale ones among a score's results ({key: ``result_identity``}, what
+    SuiteScore.benchmark_identities holds)."""
+    identity = identity or current_identity()
+    found = {key: stale_reasons(result, identity) for key, result in (results or {}).items()}
+    return {key: reasons for key, reasons in found.items() if reasons}
+
+
+def newest_outputs(*, checkpoint_ids=None, suite=None, benchmark_key: str | None = None) -> list[dict]:
+    """The newest harness output per (checkpoint, suite, benchmark) of ready checkpoints: what the scores use."""
+    outputs = HarnessOutput.objects.filter(run__checkpoint__status=CheckpointStatus.READY)
+    if checkpoint_ids is not None:
+        outputs = outputs.filter(run__checkpoint_id__in=checkpoint_ids)
+    if suite is not None:
+        outputs = outputs.filter(run__suite=suite)
+    if benchmark_key is not None:
+        outputs = outputs.filter(benchmark__key=benchmark_key)
+    rows = outputs.order_by("-id").values(
+        "id", "run_id", "run__limit", "run__checkpoint_id", "run__suite_id", "benchmark_id", "benchmark__key",
+        "benchmark__lmms_eval_task", "stamp__tasks", "stamp__datasets",
+    )
+    newest: dict[tuple, dict] = {}
+    for row in rows:
+        newest.setdefault((row["run__checkpoint_id"], row["run__suite_id"], row["benchmark_id"]), row)
+    return list(newest.values())
+
+
+def stale_results(*, checkpoint_ids=None, suite=None, benchmark_key: str | None = None) -> list[dict]:
+    """Every stale newest result: {checkpoint_id, suite_id, benchmark_id, benchmark, run_id, limit, reasons}."""
+    identity = current_identity()
+    found = []
+    for row in newest_outputs(checkpoint_ids=checkpoint_ids, suite=suite, benchmark_key=benchmark_key):
+        result = result_identity(row["benchmark__lmms_eval_task"], row["stamp__tasks"], row["stamp__datasets"])
+        reasons = stale_reasons(result, identity)
+        if reasons:
+            found.append({
+                "checkpoint_id": row["run__checkpoint_id"], "suite_id": row["run__suite_id"],
+                "benchmark_id": row["benchmark_id"], "benchmark": row["benchmark__key"], "run_id": row["run_id"],
+                "limit": row["run__limit"], "reasons": reasons,
+            })
+    return found
