@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
-from frontier_processes import ProcessGroup, free_port, wait_for
+from frontier_processes import REPO, ProcessGroup, free_port, wait_for
 
 TESTS = Path(__file__).resolve().parent
 # Tiers (pytest.ini's markers): a test is marked by its directory and by the processes it starts, so a new
@@ -67,7 +67,12 @@ def start_worker(process_env, tmp_path):
     app.control.purge()  # messages left by earlier tests refer to rows that no longer exist
     started: list[ProcessGroup] = []
 
-    def start(name: str = "w1", queues: str = "gpu-eval,gpu-train,cpu", beat: bool = False, env=None):
+    def start(name: str = "w1", queues: str = "gpu-eval,gpu-train,cpu", beat: bool = False, env=None, cwd=None):
+        """``cwd``: the worker's working directory (default the repository), where code that writes relative
+        paths (lmms-eval's ./submissions/) writes; the repository stays importable (PYTHONPATH)."""
+        env = env or process_env
+        if cwd is not None:
+            env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))}
         cmd = [
             sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
             "-Q", queues, "-c", "1", "-n", f"{name}@%h", "-l", "info",
@@ -75,7 +80,7 @@ def start_worker(process_env, tmp_path):
         ]
         if beat:
             cmd += ["-B", "-s", str(tmp_path / f"beat-{name}")]
-        worker = ProcessGroup(name, cmd, env or process_env, tmp_path / f"worker-{name}.log")
+        worker = ProcessGroup(name, cmd, env, tmp_path / f"worker-{name}.log", cwd=cwd or REPO)
         started.append(worker)
         hostname = f"{name}@{socket.gethostname()}"
         try:

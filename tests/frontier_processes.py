@@ -29,12 +29,12 @@ def wait_for(condition, timeout: float, interval: float = 0.2, message: str = "c
 class ProcessGroup:
     """A subprocess in its own session, so SIGKILL reaches its pool children too."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict, log_path: Path):
+    def __init__(self, name: str, cmd: list[str], env: dict, log_path: Path, cwd: Path = REPO):
         self.name = name
         self.log_path = log_path
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            cmd, env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def signal(self, sig: int) -> None:

@@ -116,7 +116,8 @@ def test_pages_share_the_layout_and_logging_out_works(logged_in_page, live_serve
     nav.get_by_role("link", name="Upload").click()
     expect(nav.get_by_role("link", name="Upload")).to_have_attribute("aria-current", "page")
     suites = page.locator("input[name=suites]")
-    assert sorted(suites.evaluate_all("boxes => boxes.map(box => box.value)")) == ["ocr", "reasoning", "synthetic", "synthetic-detail"]
+    assert sorted(suites.evaluate_all("boxes => boxes.map(box => box.value)")) == [
+        "compressor_table", "ocr", "reasoning", "synthetic", "synthetic-detail"]
     expect(page.locator("input[name=suites][value=synthetic]")).to_be_checked()  # FRONTIER_DEFAULT_SUITES
 
     page.get_by_role("button", name="Log out").click()

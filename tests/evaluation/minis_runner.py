@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from minis_expected import vqa_accuracy  # noqa: F401  (the minis tests' hand formula, shared)
 
 _CACHE = tempfile.TemporaryDirectory(prefix="minis-hf-datasets-")  # not the user's ~/.cache
 
@@ -23,13 +24,6 @@ def load_split(folder: Path, name: str | None = None, split: str = "test"):
     import datasets
 
     return datasets.load_dataset(str(folder), name, split=split, cache_dir=_CACHE.name)
-
-
-def vqa_accuracy(matches: int, annotators: int = 10) -> float:
-    """VQA accuracy by hand: over the ten leave-one-out subsets of nine answers, min(#equal answers / 3, 1),
-    averaged. An annotator who gave the predicted answer leaves matches - 1 equal answers, any other leaves
-    matches."""
-    return (matches * min(1, (matches - 1) / 3) + (annotators - matches) * min(1, matches / 3)) / annotators
 
 
 def installed_task_yaml(relative: str) -> Path:
@@ -115,3 +109,15 @@ def run_task(
     run.results = raw["results"][task]
     run.samples = raw["samples"][task]
     return run
+
+
+def assert_hand_scores_match(run: ScriptedRun, key: str, answer: Callable[[dict], str], filter_name: str = "none"):
+    """``minis_expected.hand_scores`` (the hand rules as functions, also applied to real models' answers) gives
+    lmms-eval's value of every metric it computes, on the same documents and scripted answers."""
+    from minis_expected import hand_scores
+
+    docs = list(run.docs.values())
+    hand = hand_scores(key, docs, [answer(doc) for doc in docs])
+    assert hand, key
+    for metric, value in hand.items():
+        assert abs(run.results[f"{metric},{filter_name}"] - value) <= 1e-9, (key, metric, value, run.results)

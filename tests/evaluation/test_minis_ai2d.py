@@ -1,7 +1,7 @@
 """lmms-eval's own ``ai2d`` task on the AI2D miniature: exact match after its letter filter, as by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task
 
 from evaluation.minis import ai2d
 
@@ -40,6 +40,7 @@ def test_the_mini_is_the_repo_the_task_reads_with_the_hubs_columns(mini):
 def test_lmms_eval_ai2d_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "ai2d", "ai2d/ai2d.yaml", mini, lambda doc: TABLE[_diagram(doc)][1])
+    assert_hand_scores_match(run, "ai2d", lambda doc: TABLE[_diagram(doc)][1], "flexible-extract")
 
     assert {_diagram(doc): "ABCD"[int(doc["answer"])] for doc in run.docs.values()} == {
         diagram: letter for diagram, (letter, _, _) in TABLE.items()

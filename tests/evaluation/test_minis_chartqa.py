@@ -1,7 +1,7 @@
 """lmms-eval's own ``chartqa`` task on the ChartQA miniature: relaxed accuracy (5 % tolerance) as by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task
 
 from evaluation.minis import chartqa
 
@@ -39,6 +39,7 @@ def test_the_mini_is_the_repo_the_task_reads_with_the_hubs_columns(mini):
 def test_lmms_eval_chartqa_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "chartqa", "chartqa/chartqa.yaml", mini, lambda doc: TABLE[_survey(doc)][2])
+    assert_hand_scores_match(run, "chartqa", lambda doc: TABLE[_survey(doc)][2])
 
     assert {_survey(doc): (doc["type"], doc["answer"]) for doc in run.docs.values()} == {
         survey: (kind, answer) for survey, (kind, answer, _, _) in TABLE.items()

@@ -1,7 +1,7 @@
 """lmms-eval's own ``docvqa_val`` task on the DocVQA miniature: ANLS as computed by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task
 
 from evaluation.minis import docvqa
 
@@ -40,6 +40,7 @@ def test_the_mini_is_the_repo_and_config_the_task_reads_with_the_hubs_splits_and
 def test_lmms_eval_docvqa_val_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "docvqa_val", TASK_YAML, mini, lambda doc: TABLE[doc["questionId"]][1])
+    assert_hand_scores_match(run, "docvqa", lambda doc: TABLE[doc["questionId"]][1])
 
     assert {doc["questionId"]: doc["answers"] for doc in run.docs.values()} == {
         qid: answers for qid, (answers, _, _) in TABLE.items()

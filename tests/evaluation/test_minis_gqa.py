@@ -5,7 +5,7 @@ GQA's ``process_docs`` loads ``lmms-lab-encoder/GQA`` / ``testdev_balanced_image
 """
 
 import pytest
-from minis_runner import installed_dataset_path, installed_task_yaml, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, installed_task_yaml, load_split, run_task
 
 from evaluation.minis import gqa
 
@@ -52,6 +52,7 @@ def test_lmms_eval_gqa_scores_the_scripted_predictions_as_by_hand(tmp_path, monk
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "gqa", TASK_YAML, mirror / gqa.REPO_ID, lambda doc: TABLE[_picture(doc)][1],
                    mirror_root=mirror)
+    assert_hand_scores_match(run, "gqa", lambda doc: TABLE[_picture(doc)][1])
 
     assert {_picture(doc): doc["answer"] for doc in run.docs.values()} == {
         picture: answer for picture, (answer, _, _) in TABLE.items()

@@ -1,7 +1,7 @@
 """lmms-eval's own ``mme`` task on the MME miniature: perception and cognition scores as computed by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task
 
 from evaluation.minis import mme
 
@@ -40,6 +40,7 @@ def test_the_mini_is_the_repo_the_task_reads_with_the_hubs_columns(mini):
 def test_lmms_eval_mme_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "mme", "mme/mme.yaml", mini, lambda doc: TABLE[(doc["question_id"], doc["answer"])])
+    assert_hand_scores_match(run, "mme", lambda doc: TABLE[(doc["question_id"], doc["answer"])])
 
     assert {(doc["question_id"], doc["answer"]) for doc in run.docs.values()} == set(TABLE)
     for metric, value in EXPECTED.items():

@@ -3,7 +3,7 @@
 import ast
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task
 
 from evaluation.minis import mmmu
 
@@ -43,6 +43,7 @@ def test_the_mini_is_the_repo_the_task_reads_with_the_hubs_splits_and_columns(mi
 def test_lmms_eval_mmmu_val_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "mmmu_val", TASK_YAML, mini, lambda doc: TABLE[doc["id"]][1])
+    assert_hand_scores_match(run, "mmmu", lambda doc: TABLE[doc["id"]][1])
 
     assert {doc["id"]: doc["answer"] for doc in run.docs.values()} == {key: row[0] for key, row in TABLE.items()}
     assert sum(correct for _, _, correct in TABLE.values()) / len(TABLE) == EXPECTED

@@ -1,7 +1,7 @@
 """lmms-eval's own ``pope`` task on the POPE miniature: the scores match a confusion matrix counted by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task
 
 from evaluation.minis import pope
 
@@ -41,6 +41,7 @@ def test_the_mini_is_the_repo_the_task_reads_with_the_hubs_configs_and_columns(m
 def test_lmms_eval_pope_scores_the_scripted_predictions_as_counted_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "pope", "pope/pope.yaml", mini, lambda doc: TABLE[doc["question_id"]][1])
+    assert_hand_scores_match(run, "pope", lambda doc: TABLE[doc["question_id"]][1])
 
     assert {doc["question_id"]: doc["answer"] for doc in run.docs.values()} == {
         question_id: truth for question_id, (truth, _) in TABLE.items()

@@ -1,7 +1,7 @@
 """lmms-eval's own ``scienceqa_img`` task on the ScienceQA miniature: exact match as scored by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task
 
 from evaluation.minis import scienceqa
 
@@ -46,6 +46,7 @@ def test_the_mini_is_the_repo_and_config_the_task_reads_with_the_hubs_columns(mi
 def test_lmms_eval_scienceqa_img_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "scienceqa_img", TASK_YAML, mini, lambda doc: TABLE[_picture(doc)][1])
+    assert_hand_scores_match(run, "scienceqa_img", lambda doc: TABLE[_picture(doc)][1])
 
     assert {_picture(doc): "ABCDE"[doc["answer"]] for doc in run.docs.values()} == {
         picture: letter for picture, (letter, _, _) in TABLE.items()

@@ -1,7 +1,7 @@
 """lmms-eval's own ``textvqa_val`` task on the TextVQA miniature: VQA accuracy over ten answers, as by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task, vqa_accuracy
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task, vqa_accuracy
 
 from evaluation.minis import textvqa
 
@@ -41,6 +41,7 @@ def test_lmms_eval_textvqa_val_scores_the_scripted_predictions_as_by_hand(tmp_pa
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     monkeypatch.chdir(tmp_path)  # the submission aggregation writes ./submissions/
     run = run_task(tmp_path, "textvqa_val", TASK_YAML, mini, lambda doc: TABLE[doc["question_id"]][0])
+    assert_hand_scores_match(run, "textvqa", lambda doc: TABLE[doc["question_id"]][0])
 
     counts = {doc["question_id"]: doc["answers"].count(TABLE[doc["question_id"]][1]) for doc in run.docs.values()}
     assert counts == {qid: matches for qid, (_, _, matches) in TABLE.items()}

@@ -1,7 +1,7 @@
 """lmms-eval's own ``vizwiz_vqa_val`` task on the VizWiz-VQA miniature: VQA accuracy as by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task, vqa_accuracy
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task, vqa_accuracy
 
 from evaluation.minis import vizwiz
 
@@ -37,6 +37,7 @@ def test_the_mini_is_the_repo_the_task_reads_with_the_hubs_splits_and_columns(mi
 def test_lmms_eval_vizwiz_vqa_val_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "vizwiz_vqa_val", TASK_YAML, mini, lambda doc: TABLE[doc["question_id"]][0])
+    assert_hand_scores_match(run, "vizwiz", lambda doc: TABLE[doc["question_id"]][0])
 
     counts = {doc["question_id"]: doc["answers"].count(TABLE[doc["question_id"]][1]) for doc in run.docs.values()}
     assert counts == {qid: matches for qid, (_, _, matches) in TABLE.items()}

@@ -1,7 +1,7 @@
 """lmms-eval's own ``vqav2_val`` task on the VQAv2 miniature: VQA accuracy over answer dicts, as by hand."""
 
 import pytest
-from minis_runner import installed_dataset_path, load_split, run_task, vqa_accuracy
+from minis_runner import assert_hand_scores_match, installed_dataset_path, load_split, run_task, vqa_accuracy
 
 from evaluation.minis import vqav2
 
@@ -38,6 +38,7 @@ def test_the_mini_is_the_repo_the_task_reads_with_the_hubs_splits_and_columns(mi
 def test_lmms_eval_vqav2_val_scores_the_scripted_predictions_as_by_hand(tmp_path, monkeypatch, mini):
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     run = run_task(tmp_path, "vqav2_val", TASK_YAML, mini, lambda doc: TABLE[doc["question_id"]][0])
+    assert_hand_scores_match(run, "vqav2", lambda doc: TABLE[doc["question_id"]][0])
 
     counts = {
         doc["question_id"]: [answer["answer"] for answer in doc["answers"]].count(TABLE[doc["question_id"]][1])

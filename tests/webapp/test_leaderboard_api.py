@@ -278,7 +278,7 @@ def test_all_true_exports_every_filtered_row_with_floats_rounded_only_in_csv(ali
 
 @pytest.mark.parametrize("params, message", [
     ({}, "suite"),
-    ({"suite": "vision"}, "Unknown suite 'vision'; known suites: ocr, reasoning, synthetic, synthetic-detail."),
+    ({"suite": "vision"}, "Unknown suite 'vision'; known suites: compressor_table, ocr, reasoning, synthetic, synthetic-detail."),
     ({"suite": "synthetic", "ordering": "colour"}, "Cannot sort by 'colour'"),
     ({"suite": "synthetic", "ordering": "bench:gqa"}, "the suite's benchmarks are glyphs, shapes"),
     ({"suite": "synthetic", "page_size": 201}, "less than or equal to 200"),

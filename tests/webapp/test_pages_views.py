@@ -161,7 +161,7 @@ def test_sort_headers_flip_the_direction_of_the_current_column(alice, grid):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"suite": "nope"}, "Unknown suite &#x27;nope&#x27;; known suites: ocr, reasoning, synthetic, synthetic-detail."),
+    ({"suite": "nope"}, "Unknown suite &#x27;nope&#x27;; known suites: compressor_table, ocr, reasoning, synthetic, synthetic-detail."),
     ({"suite": "synthetic", "n_min": "lots"}, "n_min: A valid number is required."),
     ({"suite": "synthetic", "n_min": "5", "n_max": "1"}, "n_max: n_max 1 is below n_min 5."),
     ({"suite": "synthetic", "ordering": "colour"}, "Cannot sort by &#x27;colour&#x27;"),

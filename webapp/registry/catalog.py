@@ -4,11 +4,12 @@ beyond it is here."""
 
 from evaluation.suites import BENCHMARKS
 
-DEFAULT_SUITES = ("reasoning", "ocr", "synthetic", "synthetic-detail")
+DEFAULT_SUITES = ("reasoning", "ocr", "compressor_table", "synthetic", "synthetic-detail")
 
 SUITE_DESCRIPTIONS = {
     "reasoning": "The paper's visual-reasoning suite: average normalised error over nine benchmarks.",
     "ocr": "Text-heavy images (TextVQA, DocVQA), where visual tokens matter more than LLM size.",
+    "compressor_table": "The paper's compressor comparison adds VizWiz and VQAv2 to its reasoning benchmarks.",
     "synthetic": "Offline suite generated locally from a seed: shapes (visual reasoning) and glyphs (OCR-like).",
     "synthetic-detail": (
         "Offline, generated: spots, the colour of one square of 2-24 px. Fine detail, so both visual tokens "

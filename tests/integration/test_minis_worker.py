@@ -1,0 +1,235 @@
+"""The real benchmarks end to end through a real worker, offline, on their miniature datasets (issue #18).
+
+The 11 minis of ``evaluation.minis`` are written into a temporary dataset mirror (``FRONTIER_DATASETS_DIR``);
+one worker (queues cpu, gpu-eval; ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``) validates a tiny checkpoint
+uploaded through the REST API and evaluates it on the suites that hold the 13 real benchmarks (reasoning, ocr,
+compressor_table). Then:
+
+- every mini's benchmark succeeds, and each stored metric equals the one computed by hand
+  (``tests/minis_expected.py``) from the model's answers. The tiny model is real (random layers; its LLM is
+  rewired to answer "yes" or "no" and stop, see ``answer_yes_or_no``), so its answers are not known in
+  advance: they are generated here, in this process, by the same ``CheckpointEvaluator`` the worker uses (same
+  batch size, same lmms-eval task on the same mirror folder) run with ``log_samples`` on; only its answers (and,
+  for MMMU, the letters lmms-eval draws at random for responses that name none) are taken from it;
+- every stored result's stamp is complete: ``datasets[task]`` has the repository, the ``generated:...``
+  revision and the mirror manifest's fingerprint; ``lmms_eval_version``, ``prompt_format`` and
+  ``image_preprocessing`` are there;
+- MMBench and MathVista (LLM-judged, no minis yet) fail with ``dataset_unavailable`` and the prefetch command;
+- with the mirror emptied, a new evaluation of each suite fails every real benchmark the same way, as
+  ``GET /api/v1/evaluations/<id>/`` shows.
+"""
+
+import importlib.metadata
+import io
+import json
+import shutil
+import tarfile
+
+import pytest
+from django.contrib.auth import get_user_model
+from frontier_processes import wait_for
+from minis_expected import hand_scores
+
+from evaluation.datasets import MANIFEST_NAME, SOURCES, dataset_folder, prefetch_command
+from evaluation.minis import MINIS, write_all
+from evaluation.suites import BENCHMARKS
+from webapp.jobs.models import Job
+from webapp.registry.models import Checkpoint, CheckpointStatus, HarnessOutput
+
+pytestmark = pytest.mark.integration
+
+SUITES = ("reasoning", "ocr", "compressor_table")
+REAL = sorted(key for key, benchmark in BENCHMARKS.items() if benchmark.suite in SUITES)  # the 13
+
+
+@pytest.fixture
+def all_real_suites(transactional_db):
+    """The database's suites, synced from the catalog, include compressor_table (VizWiz, VQAv2)."""
+    from webapp.registry.catalog import DEFAULT_SUITES
+    from webapp.registry.services import benchmark_catalog_sync
+
+    assert set(SUITES) <= set(DEFAULT_SUITES)
+    benchmark_catalog_sync()
+
+
+def answer_yes_or_no(folder):
+    """Rewire a tiny llama checkpoint to answer every prompt that ends in "." (every real task's) with "yes" or
+    "no", then stop. A random tiny model repeats tokens until max_new_tokens and scores 0 everywhere, which no
+    hand count can tell from a wrong one; this one still decides with its random layers (the hidden state at the
+    last prompt token picks yes or no, differently across questions), so POPE, MME and GQA get mixed scores.
+
+    The LLM's residual stream carries the current token's embedding plus what the layers add: "." is embedded
+    along dimension 0 (scale 1, so the layers' part matters), "yes" and "no" along dimension 1 (scale 50, so it
+    dominates); the output head has rows only for "yes", "no" (dimension 0, plus a random direction that breaks
+    the tie) and the end of sequence (dimension 1)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    dot, yes, no = tokenizer.convert_tokens_to_ids([".", "yes", "no"])
+    path = folder / "model.safetensors"
+    weights = load_file(path)
+    embedding = weights["language_model.model.embed_tokens.weight"]
+    head = weights["language_model.lm_head.weight"]
+    generator = torch.Generator().manual_seed(0)
+    embedding[[dot, yes, no]] = 0.0
+    embedding[dot, 0], embedding[yes, 1], embedding[no, 1] = 1.0, 50.0, 50.0
+    head.zero_()
+    for token in (yes, no):
+        head[token] = torch.randn(head.shape[1], generator=generator)
+        head[token, 0], head[token, 1] = 10.0, 0.0
+    head[tokenizer.eos_token_id, 1] = 10.0
+    save_file(weights, str(path), metadata={"format": "pt"})
+    return folder
+
+
+def archive_of(folder) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname="checkpoint")
+    buffer.seek(0)
+    buffer.name = "tiny.tar.gz"
+    return buffer
+
+
+def wait_for_runs(client, run_ids: list[int], timeout: float) -> dict[int, dict]:
+    """Wait until every benchmark job of the runs is terminal; their details from the API, by run id."""
+    def all_terminal():
+        details = [client.get(f"/api/v1/evaluations/{run_id}/").json() for run_id in run_ids]
+        jobs = [row["job"] for detail in details for row in detail["benchmarks"]]
+        return bool(jobs) and all(job.is_terminal for job in Job.objects.filter(pk__in=jobs))
+
+    wait_for(all_terminal, timeout=timeout, interval=1, message=f"the evaluations {run_ids}")
+    return {run_id: client.get(f"/api/v1/evaluations/{run_id}/").json() for run_id in run_ids}
+
+
+def benchmark_rows(details: dict[int, dict]) -> dict[str, dict]:
+    rows = {row["benchmark"]: {**row, "run": run_id} for run_id, detail in details.items()
+            for row in detail["benchmarks"]}
+    assert sorted(rows) == REAL, sorted(rows)
+    return rows
+
+
+def assert_dataset_unavailable(row: dict) -> None:
+    task = BENCHMARKS[row["benchmark"]].task
+    assert (row["state"], row["failure_class"]) == ("failed", "dataset_unavailable"), row
+    assert prefetch_command(task) in row["error"], row["error"]
+    assert SOURCES[row["benchmark"]].repo_id in row["error"], row["error"]
+
+
+def answers_in_this_process(checkpoint_folder, mirror, synthetic_dir) -> dict[str, tuple]:
+    """Per mini: (documents, the model's raw answers, MMMU's random letters, lmms-eval's results here), from the
+    worker's own evaluator class run here with lmms-eval's sample log on (the harness runs it with the log off)."""
+    from evaluation.harness import CheckpointEvaluator
+
+    evaluator = CheckpointEvaluator(checkpoint_folder, datasets_dir=mirror, synthetic_dir=synthetic_dir)
+    answers = {}
+    for key in MINIS:
+        task = SOURCES[key].task
+        manager, loaded = evaluator.load_tasks([task])
+        (task_object,) = loaded[task]
+        raw = evaluator.lmms_evaluator.simple_evaluate(
+            model=evaluator.lmm, tasks=[task_object], task_manager=manager, limit=None,
+            batch_size=evaluator.lmm.batch_size, device=str(evaluator.device), log_samples=True,
+            verbosity="WARNING", process_docs_parallel=1,
+        )
+        samples = sorted(raw["samples"][task], key=lambda sample: sample["doc_id"])
+        docs = [task_object.eval_docs[sample["doc_id"]] for sample in samples]
+        texts = [sample["resps"][0][0] if isinstance(sample["resps"][0], list) else sample["resps"][0]
+                 for sample in samples]
+        drawn = {sample["mmmu_acc"]["id"]: sample["mmmu_acc"]["parsed_pred"][0]
+                 for sample in samples if "mmmu_acc" in sample}
+        answers[key] = (docs, texts, drawn, raw["results"][task])
+    return answers
+
+
+def test_the_minis_run_end_to_end_through_a_worker_offline_with_hand_scores_and_complete_stamps(
+    all_real_suites, start_worker, process_env, local_media, tmp_path, client_for, monkeypatch
+):
+    from evaluation.tiny import make_tiny_checkpoint
+
+    mirror = tmp_path / "mirror"
+    folders = write_all(mirror)  # a few rows each (8; MME 12: two questions per image)
+    manifests = {key: json.loads((folder / MANIFEST_NAME).read_text()) for key, folder in folders.items()}
+    checkpoint_folder = answer_yes_or_no(
+        make_tiny_checkpoint(tmp_path / "tiny", compressor="quecc", tokens=16, llm_family="llama", seed=1))
+    offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "hf-datasets"),
+               "LMMS_EVAL_DATASETS_CACHE": str(tmp_path / "hf-datasets")}
+    for name, value in offline.items():
+        monkeypatch.setenv(name, value)
+    env = {**process_env, **offline, "MEDIA_ROOT": str(local_media), "FRONTIER_DATASETS_DIR": str(mirror)}
+    env.pop("FRONTIER_AUTO_EVAL_LIMIT", None)  # every row of every mini
+    # lmms-eval's TextVQA aggregation writes ./submissions/: here, not into the repository (nor for this process)
+    start_worker("minis", queues="cpu,gpu-eval", env=env, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    client = client_for(get_user_model().objects.create_user("alice"))
+
+    response = client.post(
+        "/api/v1/checkpoints/",
+        {"file": archive_of(checkpoint_folder), "name": "tiny quecc V=16 yes/no", "visibility": "private",
+         "suites": list(SUITES)},
+        format="multipart",
+    )
+
+    assert response.status_code == 201, response.json()
+    checkpoint_id = response.json()["id"]
+    wait_for(
+        lambda: Checkpoint.objects.get(pk=checkpoint_id).status in (CheckpointStatus.READY, CheckpointStatus.REJECTED),
+        timeout=120, message="validation",
+    )
+    checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
+    assert checkpoint.status == CheckpointStatus.READY, checkpoint.rejection_reason
+    runs = {run.suite.name: run.pk for run in checkpoint.runs.all()}
+    assert sorted(runs) == sorted(SUITES) and all(run.limit is None for run in checkpoint.runs.all())
+    rows = benchmark_rows(wait_for_runs(client, list(runs.values()), timeout=420))
+
+    # Every mini's benchmark succeeded; the LLM-judged two have no data and say how to get it.
+    assert {key for key, row in rows.items() if row["state"] == "succeeded"} == set(MINIS), {
+        key: (row["state"], row["failure_class"], row["error"]) for key, row in rows.items()}
+    for key in set(REAL) - set(MINIS):
+        assert_dataset_unavailable(rows[key])
+
+    # The stored scores are the hand-computed ones, on the answers the same model gives here.
+    expected = answers_in_this_process(checkpoint_folder, mirror, tmp_path / "synthetic")
+    assert {text.strip() for key in ("pope", "mme", "gqa") for text in expected[key][1]} == {"yes", "no"}, {
+        key: texts for key, (_, texts, _, _) in expected.items()}  # answers that a hand count can tell apart
+    for key in MINIS:
+        docs, texts, drawn, here = expected[key]
+        hand = hand_scores(key, docs, texts, **({"random_letters": drawn} if key == "mmmu" else {}))
+        results = client.get("/api/v1/results/", {"run": rows[key]["run"], "benchmark": key}).json()
+        stored = {result["metric"]: result for result in results.get("results", results)}
+        for metric in BENCHMARKS[key].metrics:
+            assert metric in hand, (key, metric, hand)
+        for metric, value in hand.items():
+            assert metric in stored, (key, metric, sorted(stored))
+            assert abs(stored[metric]["value"] - value) <= 1e-9, (key, metric, stored[metric]["value"], value, here,
+                                                                  texts)
+            assert stored[metric]["n"] == len(docs), (key, metric, stored[metric]["n"], len(docs))
+
+    # Complete stamps: the mirror data each result read, the harness version, the prompt and image handling.
+    outputs = {output.benchmark.key: output.stamp
+               for output in HarnessOutput.objects.filter(run__checkpoint=checkpoint).select_related("benchmark")}
+    assert sorted(outputs) == sorted(MINIS)
+    for key, stamp in outputs.items():
+        source, manifest = SOURCES[key], manifests[key]
+        assert stamp["datasets"] == {source.task: {
+            "repo_id": source.repo_id, "revision": manifest["revision"], "fingerprint": manifest["fingerprint"]}}, key
+        assert manifest["revision"].startswith("generated:") and manifest["repo_id"] == source.repo_id
+        assert stamp["lmms_eval_version"] == importlib.metadata.version("lmms_eval"), key
+        assert stamp["prompt_format"]["name"] and "template_sha256" in stamp["prompt_format"], key
+        assert stamp["image_preprocessing"], key
+        assert stamp["visual_tokens"] == 16 and stamp["model_args"]["compressor"] == "quecc", key
+
+    # The mirror emptied: a new evaluation of each suite fails every real benchmark, saying how to fill it.
+    for key in MINIS:
+        shutil.rmtree(dataset_folder(SOURCES[key].repo_id, mirror))
+    again = []
+    for suite in SUITES:
+        response = client.post("/api/v1/evaluations/", {"checkpoint": checkpoint_id, "suite": suite}, format="json")
+        assert response.status_code == 201, response.json()
+        again.append(response.json()["id"])
+    details = wait_for_runs(client, again, timeout=120)
+    for row in benchmark_rows(details).values():
+        assert_dataset_unavailable(row)
+    assert all(detail["status"]["state"] == "failed" for detail in details.values()), details
