@@ -1,9 +1,11 @@
 """Helpers for tests that start real processes (workers, web servers, S3 servers)."""
 
+import io
 import os
 import signal
 import socket
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -60,3 +62,13 @@ class ProcessGroup:
     def output(self) -> str:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
+
+
+def archive_of(folder, name: str = "tiny.tar.gz") -> io.BytesIO:
+    """A checkpoint folder as the .tar.gz an upload sends (the folder under ``checkpoint/``)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname="checkpoint")
+    buffer.seek(0)
+    buffer.name = name
+    return buffer

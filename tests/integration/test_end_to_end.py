@@ -2,12 +2,10 @@
 the REST API is validated (cpu queue), becomes ready, is evaluated on the synthetic suite
 (gpu-eval queue), its results and stamp land in the database, and the refit scores it."""
 
-import io
-import tarfile
 
 import pytest
 from django.contrib.auth import get_user_model
-from frontier_processes import wait_for
+from frontier_processes import archive_of, wait_for
 
 from webapp.fits.services import REFIT_TASK
 from webapp.jobs.models import Job, JobState
@@ -16,15 +14,6 @@ from webapp.registry.models import BenchmarkResult, Checkpoint, CheckpointStatus
 pytestmark = pytest.mark.integration
 
 ITEMS = 8
-
-
-def archive_of(folder) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(folder, arcname="checkpoint")
-    buffer.seek(0)
-    buffer.name = "tiny.tar.gz"
-    return buffer
 
 
 def checkpoint_status(checkpoint_id: int) -> str:

@@ -7,14 +7,12 @@ tests/evaluation/test_llava_parity.py, and the expected hash is computed here fr
 
 import hashlib
 import html
-import io
 import re
-import tarfile
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from frontier_processes import wait_for
+from frontier_processes import archive_of, wait_for
 
 from webapp.jobs.models import Job
 from webapp.registry.models import Checkpoint, CheckpointStatus, HarnessOutput
@@ -56,20 +54,11 @@ def write_llava_hf(folder, with_template: bool):
     return folder
 
 
-def archive_of(folder) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(folder, arcname="checkpoint")
-    buffer.seek(0)
-    buffer.name = "llava-hf.tar.gz"
-    return buffer
-
-
 def upload_and_evaluate(client, folder, name: str) -> Checkpoint:
     """POST the archive as the CLI does, wait for validation and for every benchmark job of its run."""
     response = client.post(
         "/api/v1/checkpoints/",
-        {"file": archive_of(folder), "name": name, "visibility": "private", "suites": ["synthetic"]},
+        {"file": archive_of(folder, "llava-hf.tar.gz"), "name": name, "visibility": "private", "suites": ["synthetic"]},
         format="multipart",
     )
     assert response.status_code == 201, response.json()

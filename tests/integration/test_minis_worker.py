@@ -20,14 +20,12 @@ compressor_table). Then:
 """
 
 import importlib.metadata
-import io
 import json
 import shutil
-import tarfile
 
 import pytest
 from django.contrib.auth import get_user_model
-from frontier_processes import wait_for
+from frontier_processes import archive_of, wait_for
 from minis_expected import hand_scores
 
 from evaluation.datasets import MANIFEST_NAME, SOURCES, dataset_folder, prefetch_command
@@ -82,15 +80,6 @@ def answer_yes_or_no(folder):
     head[tokenizer.eos_token_id, 1] = 10.0
     save_file(weights, str(path), metadata={"format": "pt"})
     return folder
-
-
-def archive_of(folder) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(folder, arcname="checkpoint")
-    buffer.seek(0)
-    buffer.name = "tiny.tar.gz"
-    return buffer
 
 
 def wait_for_runs(client, run_ids: list[int], timeout: float) -> dict[int, dict]:
