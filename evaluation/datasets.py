@@ -75,6 +75,8 @@ SOURCES: dict[str, DatasetSource] = {
     )
 }
 SOURCE_BY_TASK: dict[str, DatasetSource] = {source.task: source for source in SOURCES.values()}
+# The rule-based variant MMBench runs without an LLM judge (evaluation.suites, rule_based_task) reads the same data.
+SOURCE_BY_TASK["mmbench_en_dev_static"] = SOURCES["mmbench"]
 
 
 def prefetch_command(task: str) -> str:

@@ -16,6 +16,7 @@ the result rows and stamp are ``evaluation.results``.
 """
 
 import argparse
+import contextlib
 import difflib
 import functools
 import importlib.metadata
@@ -32,7 +33,7 @@ from lmms_eval.tasks import TaskManager
 from lmms_eval.utils import handle_non_serializable
 from tenacity import RetryError
 
-from . import offline  # noqa: F401  (HF offline defaults; the package __init__ applies them first)
+from . import judges, offline  # noqa: F401  (HF offline defaults; the package __init__ applies them first)
 from .datasets import mirror_root
 from .errors import (
     CheckpointLoadError,
@@ -257,11 +258,16 @@ class CheckpointEvaluator:
         latency_samples: int = 3,
     ) -> EvaluationOutcome:
         """Run ``tasks`` (lmms-eval names, benchmark keys or suite names) and collect the outcome."""
-        manager, loaded = self.load_tasks(tasks, include_path)
+        judge, ran, judged = judges.plan(resolve_task_names(tasks))  # no judge: rule-based variant or refused
+        judge_code = any(judges.judged_benchmark(task) for task in ran)  # MMBench, MathVista
+        manager, loaded = self.load_tasks(list(ran.values()), include_path)
         task_objects = [task for leaves in loaded.values() for task in leaves]
         self.lmm.track(sum(_request_count(task, limit) for task in task_objects), progress, should_stop)
+        transport = judges.judge_transport(judge) if judge_code else contextlib.nullcontext()
         try:  # files tasks write (TextVQA's submission JSON) go to a scratch folder, not the working directory
-            with tempfile.TemporaryDirectory(prefix="frontier-lmms-eval-") as scratch:
+            with tempfile.TemporaryDirectory(prefix="frontier-lmms-eval-") as scratch, transport as client:
+                if judged:
+                    client.probe()  # JudgeUnavailable before the model runs
                 raw = self.lmms_evaluator.simple_evaluate(
                     model=self.lmm,
                     tasks=task_objects,
@@ -276,19 +282,18 @@ class CheckpointEvaluator:
                 )
         except EvaluationError:
             raise
+        except judges.JudgeFailed as error:
+            raise judges.JudgeUnavailable(f"{error}. No score was recorded; evaluate again once it answers.") from error
         except Exception as error:
             raise self._classified(error) from error
         raw = json.loads(json.dumps(raw, default=handle_non_serializable))
         latency = self.measure_latency(task_objects[0], latency_samples) if latency_samples else {}
-        return EvaluationOutcome(
-            checkpoint=str(self.checkpoint),
-            tasks=list(loaded),
-            raw_results=raw,
-            rows=result_rows(raw),
-            stamp=self.stamp(raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded),
-                             tasks=list(loaded), loaded=loaded, include_path=include_path),
-            latency=latency,
-        )
+        stamp = self.stamp(raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded),
+                           tasks=list(loaded), loaded=loaded, include_path=include_path)
+        if judge_code:
+            judges.stamp_judges(stamp["tasks"], ran, client)
+        return EvaluationOutcome(checkpoint=str(self.checkpoint), tasks=list(loaded), raw_results=raw,
+                                 rows=result_rows(raw), stamp=stamp, latency=latency)
 
     def _classified(self, error: BaseException) -> EvaluationError:
         if isinstance(error, RetryError) and error.last_attempt.exception() is not None:

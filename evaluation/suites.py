@@ -31,6 +31,8 @@ class Benchmark:
     full_scale: float = 1.0
     higher_is_better: bool = True
     offline: bool = False  # generated locally, no download needed
+    # lmms-eval task scoring the same metrics by rules, run when no LLM judge is configured (evaluation.judges)
+    rule_based_task: str | None = None
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -39,7 +41,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("mme", "mme", ("mme_perception_score", "mme_cognition_score"), "reasoning", full_scale=2800.0),
         Benchmark("gqa", "gqa", ("exact_match",), "reasoning"),
         Benchmark("ai2d", "ai2d", ("exact_match",), "reasoning"),
-        Benchmark("mmbench", "mmbench_en_dev", ("gpt_eval_score",), "reasoning", "percent"),
+        Benchmark("mmbench", "mmbench_en_dev", ("gpt_eval_score",), "reasoning", "percent",
+                  rule_based_task="mmbench_en_dev_static"),
         Benchmark("mmmu", "mmmu_val", ("mmmu_acc",), "reasoning"),
         Benchmark("scienceqa_img", "scienceqa_img", ("exact_match",), "reasoning"),
         # 0.7.3 has no gpt_eval_score for MathVista: testmini is a group of LLM-judged variants.
@@ -53,7 +56,9 @@ BENCHMARKS: dict[str, Benchmark] = {
         *(Benchmark(task, task, (SYNTHETIC_METRIC,), SYNTHETIC_SUITES[task], offline=True) for task in SYNTHETIC_TASKS),
     )
 }
-BENCHMARK_BY_TASK: dict[str, Benchmark] = {benchmark.task: benchmark for benchmark in BENCHMARKS.values()}
+BENCHMARK_BY_TASK: dict[str, Benchmark] = {
+    task: benchmark for benchmark in BENCHMARKS.values() for task in (benchmark.task, benchmark.rule_based_task) if task
+}
 
 # How each metric reads, for the normalisation each benchmark states (leaderboard, suite page, README).
 METRIC_LABELS = {

@@ -286,6 +286,22 @@ def current_task_hashes() -> dict[str, str]:
     return hashes
 
 
+@functools.cache
+def current_hashes_by_task() -> dict[str, str]:
+    """lmms-eval task -> its installed ``yaml_sha256``, for every catalog benchmark's task and the rule-based
+    variant it runs without a judge (a task that cannot be read is left out); computed once per process."""
+    from .suites import BENCHMARKS
+
+    hashes = {BENCHMARKS[key].task: value for key, value in current_task_hashes().items()}
+    for benchmark in BENCHMARKS.values():
+        if benchmark.rule_based_task:
+            try:
+                hashes[benchmark.rule_based_task] = task_identity(benchmark.rule_based_task)["yaml_sha256"]
+            except TaskIdentityError:
+                continue
+    return hashes
+
+
 def _plain(value):
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
@@ -306,6 +322,7 @@ def loaded_task_stamp(task: str, leaves: list, include_paths=()) -> tuple[dict, 
     entry = {
         "task_hash": identity["yaml_sha256"],
         "generation_kwargs": kwargs[task] if list(kwargs) == [task] else kwargs,
+        # evaluation.judges replaces it with the judge the run used
         "judge": {"kind": "none"} if metrics & LLM_JUDGED_METRICS else None,
         **({"task_hash_problem": identity["problem"]} if "problem" in identity else {}),
     }

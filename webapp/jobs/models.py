@@ -117,12 +117,13 @@ class FailureClass:
     # Raised by handlers (evaluation.errors, workers.transient), named here for the rules that read them.
     OUT_OF_MEMORY = "out_of_memory"
     DATASET_UNAVAILABLE = "dataset_unavailable"
+    JUDGE_UNAVAILABLE = "judge_unavailable"
     ENVIRONMENT_ERROR = "environment_error"
     STORAGE_ERROR = "storage_error"
     DATABASE_UNAVAILABLE = "database_unavailable"
     # Not the submitter's doing: a run that failed only for these does not count against their quota.
-    PLATFORM = frozenset({WORKER_LOST, TIMEOUT, TRANSIENT, OUT_OF_MEMORY, DATASET_UNAVAILABLE, ENVIRONMENT_ERROR,
-                          STORAGE_ERROR, DATABASE_UNAVAILABLE})
+    PLATFORM = frozenset({WORKER_LOST, TIMEOUT, TRANSIENT, OUT_OF_MEMORY, DATASET_UNAVAILABLE, JUDGE_UNAVAILABLE,
+                          ENVIRONMENT_ERROR, STORAGE_ERROR, DATABASE_UNAVAILABLE})
     # The platform failing while it ran the job: retried up to FRONTIER_JOB_MAX_PLATFORM_FAILURES times without
     # using up the job's max_attempts (a chaos of worker kills must not fail a user's evaluation).
     PLATFORM_RETRY = frozenset({WORKER_LOST, DATABASE_UNAVAILABLE, STORAGE_ERROR})

@@ -3,13 +3,14 @@ import io
 
 from rest_framework.renderers import BaseRenderer
 
-# Leaderboard row fields in CSV column order; each benchmark's score follows as bench:<key>.
+# Leaderboard row fields in CSV column order; each benchmark's score follows as bench:<key>. ``stale`` lists the
+# benchmarks whose result is stale ("key: reason; ..."), ``judges`` each LLM-judged benchmark's judge ("key=label").
 CSV_COLUMNS = [
     "id", "name", "owner", "status", "visibility", "published", "citation", "source_url", "hub_url", "llm",
     "llm_family", "llm_hub_url", "n_params", "n_params_b", "n_params_nominal", "n_params_counted", "compressor",
     "compressor_version", "visual_tokens",
     "flops_q0", "flops", "latency_first_token_ms", "latency_decode_per_token_ms", "latency_device", "error", "stderr",
-    "n_benchmarks", "source", "on_frontier", "updated_at",
+    "n_benchmarks", "source", "on_frontier", "updated_at", "stale", "judges",
 ]
 # Measured or derived floats a spreadsheet needs a few digits of: errors and scores carry a standard
 # error in the second or third digit, FLOPs and latencies are estimates. The JSON keeps full precision.
@@ -45,6 +46,9 @@ class LeaderboardCSVRenderer(BaseRenderer):
 
 
 def _cell(value, rounded: bool = False):
+    if isinstance(value, dict):  # stale {key: [reasons]}, judges {key: label}
+        return "; ".join(f"{key}: {', '.join(found)}" if isinstance(found, list) else f"{key}={found}"
+                         for key, found in value.items())
     if value is None:
         return ""
     if rounded and isinstance(value, float):

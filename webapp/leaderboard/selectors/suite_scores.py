@@ -2,9 +2,22 @@
 computed with (task hash, dataset revision), and one checkpoint's newest results (the score is recomputed from
 them)."""
 
+from collections import Counter
+
 import pandas as pd
 
-from webapp.registry.models import BenchmarkResult, BenchmarkSuite, CheckpointStatus, HarnessOutput
+from evaluation.suites import BENCHMARKS
+from evaluation.task_identity import LLM_JUDGED_METRICS
+
+from webapp.core.versioning import versioned_cache
+from webapp.registry.models import (
+    BenchmarkResult,
+    BenchmarkSuite,
+    CheckpointStatus,
+    HarnessOutput,
+    ScoreSource,
+    SuiteScore,
+)
 from webapp.registry.selectors.stale import newest_outputs, result_identity
 
 NO_LATENCY = {"latency_first_token_s": None, "latency_decode_per_token_s": None, "latency_device": ""}
@@ -80,3 +93,24 @@ def latest_identities(suite: BenchmarkSuite, checkpoint_ids: list[int] | None = 
         identities.setdefault(row["run__checkpoint_id"], {})[row["benchmark__key"]] = result_identity(
             row["benchmark__lmms_eval_task"], row["stamp__tasks"], row["stamp__datasets"])
     return identities
+
+
+def judge_mix(suite: BenchmarkSuite, benchmark_keys, version: str) -> dict[str, dict[str, int]]:
+    """{benchmark key: {judge label: measured checkpoints}} for the suite's LLM-judged benchmarks whose results come
+    from more than one judge (an LLM judge and lmms-eval's rule-based extraction, or two judge models or prompts):
+    the leaderboard says so instead of ranking them together silently. Cached per data version; no query for a suite
+    without a judged benchmark."""
+    if not any(key in BENCHMARKS and set(BENCHMARKS[key].metrics) & LLM_JUDGED_METRICS for key in benchmark_keys):
+        return {}
+
+    def compute():
+        counts: dict[str, Counter] = {}
+        rows = SuiteScore.objects.filter(suite=suite, source=ScoreSource.MEASURED).values_list(
+            "benchmark_identities", flat=True)
+        for identities in rows:
+            for key, identity in (identities or {}).items():
+                if (identity or {}).get("judge"):
+                    counts.setdefault(key, Counter())[identity["judge"]] += 1
+        return {key: dict(sorted(found.items())) for key, found in sorted(counts.items()) if len(found) > 1}
+
+    return versioned_cache(("judge_mix", suite.pk), compute, version)

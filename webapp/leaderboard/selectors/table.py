@@ -16,6 +16,7 @@ from webapp.leaderboard.selectors.rows import (
     suite_with_benchmark_keys,
 )
 from webapp.leaderboard.selectors.sorting import sorted_checkpoints
+from webapp.leaderboard.selectors.suite_scores import judge_mix
 from webapp.registry.hub import checkpoint_hub_url, llm_hub_url
 from webapp.registry.models import SuiteScore
 from webapp.registry.selectors.stale import benchmarks_stale, current_identity
@@ -132,6 +133,9 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
             "on_frontier": row["checkpoint_id"] in frontier,
             # {benchmark key: why its result is stale}: task files or dataset revision changed since; empty: current
             "stale": benchmarks_stale(row["benchmark_identities"], identity),
+            # {benchmark key: judge label} of its LLM-judged benchmarks ("rule-based" without a judge)
+            "judges": {key: found["judge"] for key, found in (row["benchmark_identities"] or {}).items()
+                       if (found or {}).get("judge")},
             "updated_at": row["updated_at"],
         }
         for index, row in enumerate(values)
@@ -141,6 +145,8 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
         "benchmarks": benchmark_keys,
         # How each benchmark's result becomes its normalised score (error = 1 − score), e.g. MME's sum / 2800.
         "normalisations": {key: benchmark_normalisation(key) for key in benchmark_keys},
+        # Judged benchmarks whose scores come from different judges: {key: {judge label: checkpoints}}.
+        "mixed_judges": judge_mix(suite, benchmark_keys, version),
         **query.cost.as_dict(),
         "ordering": list(query.ordering),
         "count": count,

@@ -2,7 +2,7 @@
 revision than the ones installed now.
 
 The current identity is read on the web side from the installed lmms-eval task files
-(``evaluation.task_identity.current_task_hashes``, once per process) and the dataset mirror's manifests
+(``evaluation.task_identity.current_hashes_by_task``, once per process) and the dataset mirror's manifests
 (``settings.FRONTIER_DATASETS_DIR``, a pinned revision first; re-read every ``MIRROR_TTL_SECONDS``). A result is
 stale when its stamp's ``tasks[<task>].task_hash`` differs from the task's current hash, when its
 ``datasets[<task>].revision`` differs from the mirror's, or when it lacks either (stamped before hashes were, so
@@ -17,8 +17,9 @@ import time
 from django.conf import settings
 
 from evaluation.datasets import SOURCE_BY_TASK, check_folder, dataset_folder
-from evaluation.suites import BENCHMARKS
-from evaluation.task_identity import current_task_hashes
+from evaluation.judges import judge_label
+from evaluation.suites import BENCHMARK_BY_TASK
+from evaluation.task_identity import current_hashes_by_task
 from webapp.registry.models import CheckpointStatus, HarnessOutput
 
 MIRROR_TTL_SECONDS = 60.0
@@ -46,7 +47,7 @@ def _mirror_revisions() -> dict[str, str]:
 
 def current_identity() -> dict:
     """{"task_hashes": {lmms-eval task: hash}, "dataset_revisions": {task: revision}, "key": digest of both}."""
-    hashes = {BENCHMARKS[key].task: value for key, value in current_task_hashes().items()}
+    hashes = current_hashes_by_task()
     revisions = _mirror_revisions()
     key = hashlib.sha256(json.dumps([hashes, revisions], sort_keys=True).encode()).hexdigest()[:16]
     return {"task_hashes": hashes, "dataset_revisions": revisions, "key": key}
@@ -57,9 +58,16 @@ def _short(value) -> str:
 
 
 def result_identity(task: str, stamp_tasks: dict | None, stamp_datasets: dict | None) -> dict:
-    """What a result's stamp says it was computed with: {"task", "task_hash", "dataset_revision"}."""
-    return {"task": task, "task_hash": ((stamp_tasks or {}).get(task) or {}).get("task_hash"),
-            "dataset_revision": ((stamp_datasets or {}).get(task) or {}).get("revision")}
+    """What a result's stamp says it was computed with: {"task", "task_hash", "dataset_revision", "judge"}.
+    ``task`` is the task run: the benchmark's, or its rule-based variant when no LLM judge was configured;
+    ``judge`` is ``evaluation.judges.judge_label`` of the judge (None: not a judged benchmark)."""
+    stamp_tasks, benchmark = stamp_tasks or {}, BENCHMARK_BY_TASK.get(task)
+    if task not in stamp_tasks and benchmark is not None and benchmark.rule_based_task in stamp_tasks:
+        task = benchmark.rule_based_task
+    entry = stamp_tasks.get(task) or {}
+    return {"task": task, "task_hash": entry.get("task_hash"),
+            "dataset_revision": ((stamp_datasets or {}).get(task) or {}).get("revision"),
+            "judge": judge_label(entry.get("judge"))}
 
 
 def stale_reasons(result: dict, identity: dict) -> list[str]:
