@@ -123,7 +123,8 @@ class JudgeClient:
                                           timeout=self.config.timeout_s)
             response.raise_for_status()
             body = response.json()
-            body["choices"][0]["message"]["content"].strip()
+            if not body["choices"][0]["message"]["content"].strip():
+                raise ValueError("the judge answered an empty message")
         except (requests.RequestException, ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
             raise JudgeFailed(f"judge {self.config.model} at {self.config.endpoint} failed after {self.calls} "
                               f"answers: {type(error).__name__}: {error}") from error
@@ -136,6 +137,21 @@ class _NoJudge:
 
     def chat(self, *args, **kwargs):
         raise JudgeFailed(f"a task asked an LLM judge, and no judge is configured. {_HOW}.")
+
+
+def _no_random_letters(extract):
+    """MMBench's ``extract_answer_from_item``, except that where lmms-eval would draw a random letter (the judge
+    answered three times, never with a usable letter) the evaluation stops with ``JudgeFailed``."""
+
+    def extract_answer_from_item(self, item):
+        letter, log = extract(self, item)
+        if str(log).startswith("Failed to predict"):
+            raise JudgeFailed(f"the judge gave no usable option letter for MMBench item {item.get('index')} in three "
+                              f"tries (lmms-eval would draw a random letter); check the judge model follows the "
+                              f"prompt, or use a stronger one")
+        return letter, log
+
+    return extract_answer_from_item
 
 
 def _mathvista_server(client):
@@ -169,6 +185,8 @@ def judge_transport(config: JudgeConfig | None):
     mmbench = importlib.import_module(MMBENCH_EVALS).MMBench_Evaluator
     restore.append((mmbench, "_post_request", mmbench.__dict__["_post_request"]))
     mmbench._post_request = lambda self, payload: client.chat(**{k: v for k, v in payload.items() if k != "model"})
+    restore.append((mmbench, "extract_answer_from_item", mmbench.__dict__["extract_answer_from_item"]))
+    mmbench.extract_answer_from_item = _no_random_letters(mmbench.__dict__["extract_answer_from_item"])
     try:
         mathvista = importlib.import_module(MATHVISTA_EVALS).MathVistaEvaluator
     except ImportError:  # Levenshtein missing: MathVista's own task loading reports it as an environment error

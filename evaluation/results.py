@@ -48,6 +48,11 @@ class EvaluationOutcome:
         }
 
 
+# Aggregations that return None instead of 0: lmms-eval 0.7.3's MathVista (``mathvista_aggregate_results``
+# returns None when the accuracy is 0). Recorded as 0 when the task scored items.
+NONE_MEANS_ZERO = frozenset({"llm_as_judge_eval"})
+
+
 def result_rows(raw_results: dict) -> list[ResultRow]:
     """Every numeric metric of every task in a raw lmms-eval result dict, with its stderr and n."""
     rows = []
@@ -57,6 +62,8 @@ def result_rows(raw_results: dict) -> list[ResultRow]:
         directions = raw_results.get("higher_is_better", {}).get(task, {})
         for key, value in metrics.items():
             metric, _, filter_name = key.partition(",")
+            if value is None and metric in NONE_MEANS_ZERO and samples.get("effective"):
+                value = 0  # scored items, none right: a zero, not a missing score
             if not filter_name or "_stderr" in metric or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
             stderr = metrics.get(f"{metric}_stderr,{filter_name}")

@@ -9,9 +9,13 @@ real worker stored.
 
 MMMU's multiple-choice parser picks a *random* letter when a response names none; that pick is not a rule
 anyone can apply by hand, so ``hand_scores("mmmu", ...)`` takes it from ``random_letters`` ({doc id: letter})
-and refuses a response that needs one it was not given.
+and refuses a response that needs one it was not given. Likewise the LLM judges: ``hand_scores("mmbench", ...)``
+takes the letters the judge returned (``judge_letters``, {index: letter}) for predictions no rule reads (or,
+``rule_based=True``, applies ``mmbench_en_dev_static``'s extraction instead), ``hand_scores("mathvista", ...)``
+the judge's extractions (``judge_extractions``, {pid: text}) for responses the task does not parse itself.
 """
 
+import contextlib
 import math
 import re
 import string
@@ -263,9 +267,123 @@ def mmmu(docs, answers, random_letters: dict | None = None) -> dict:
     return {"mmmu_acc": _mean(correct(doc, answer) for doc, answer in zip(docs, answers))}
 
 
+_CIRCULAR = 1_000_000  # MMBench: a circular copy's index is its original's + k * 1_000_000
+# MMBench's rule reading: a letter X wrapped so, one whole word of the prediction (tried in this order).
+_WRAPPINGS = tuple(form.split("X") for form in "X. X, X: X) X). (X) (X). :X :X, :X. :X) :X).".split())
+# mmbench_en_dev_static's extraction: the phrases after which any option letter counts.
+_CORES = ("answer", "correct answer", "best answer", "correct option", "best option", "choice", "correct choice")
+_PHRASES = (*(f"{the}{core} is" for core in _CORES for the in ("the ", "")), "i choose", "i select", "i pick",
+            "my answer is", "my choice is", "옵션", "정답은", "답은", "답:", "答案是", "答案为", "选", "答えは")
+
+
+def _mmbench_rule_letter(prediction: str, options: dict) -> str | None:
+    """The letter MMBench reads without any judge: the one bare letter A-E among the words (unless "A" is one of
+    more than three words: maybe an article), else, wrapping by wrapping ("B.", "B,", ... "(B)", ":B" ...), the one
+    letter so wrapped; else the one option whose text (lower case) the prediction contains. None: no rule reads it."""
+    words = prediction.split()
+    bare = [letter for letter in "ABCDE" if letter in words]
+    if len(bare) == 1 and not ("A" in words and len(words) > 3):
+        return bare[0]
+    for before, after in _WRAPPINGS:
+        wrapped = [letter for letter in "ABCDE" if before + letter + after in words]
+        if len(wrapped) == 1:
+            return wrapped[0]
+    named = [letter for letter, text in options.items() if str(text).lower() in prediction.lower()]
+    return named[0] if len(named) == 1 else None
+
+
+def _static_letter(response: str, letters: list[str]) -> str:
+    """mmbench_en_dev_static's reading of a prediction no rule above reads. Each letter is a candidate in every
+    form it takes: the response starting (priority 10) or ending (9) with it, after an answer phrase anywhere
+    (7), "(X)" (6), "X." (5), "X:" (4), "X)" (3), "X " (2); with none of those, any capital X at all (0). The
+    highest priority wins, then the latest position. "" when no letter occurs."""
+    text = response.strip()
+    for mark in ",.!?;:'\"":
+        text = text.strip(mark)
+    padded, stripped = f" {text} ", text.strip()
+    found = []  # (priority, position, letter)
+    for priority, form in ((6, "({})"), (5, "{}."), (4, "{}:"), (3, "{})"), (2, "{} ")):
+        found += [(priority, padded.rfind(form.format(x)), x) for x in letters if form.format(x) in padded]
+    for start in (padded.lower().find(phrase) + len(phrase) for phrase in _PHRASES if phrase in padded.lower()):
+        found += [(7, padded.find(x, start), x) for x in letters if padded.find(x, start) != -1]  # 1st X after
+    found += [(10, 0, x) for x in letters if stripped.startswith(x) and not stripped[1:2].isalpha()]
+    found += [(9, len(padded) - 1, x) for x in letters if stripped.endswith(x) and not stripped[-2:-1].isalpha()]
+    found = found or [(0, padded.rfind(x), x) for x in letters if x in padded]
+    return max(found)[2] if found else ""
+
+
+def mmbench(docs, answers, judge_letters: dict | None = None, rule_based: bool = False) -> dict:
+    """Circular evaluation: an original question (index < 1e6) is right only when it and every copy of it
+    (index % 1e6 equal) are. In a group, first the predictions a rule reads (``_mmbench_rule_letter``): one wrong
+    loses the group at once; then the others in index order, each read by the judge (``judge_letters``) or,
+    ``rule_based``, by ``_static_letter`` (none: wrong), stopping at the first wrong. Percent of originals right."""
+    rows = sorted(zip(docs, (answer.strip() for answer in answers)), key=lambda row: row[0]["index"])
+    originals = [doc["index"] for doc, _ in rows if doc["index"] < _CIRCULAR]
+    hits = 0
+    for original in originals:
+        group = [(doc, text, {x: doc[x] for x in "ABCD" if doc[x] is not None}) for doc, text in rows
+                 if doc["index"] % _CIRCULAR == original]
+        read = [_mmbench_rule_letter(text, options) for _, text, options in group]
+        hit = all(letter in (None, doc["answer"]) for letter, (doc, _, _) in zip(read, group))
+        for doc, text, options in [row for row, letter in zip(group, read) if letter is None] if hit else []:
+            judged = (judge_letters or {}).get(doc["index"])
+            if not rule_based and judged not in tuple("ABCDE"):
+                raise LookupError(f"MMBench {doc['index']}: no rule reads {text!r}, lmms-eval asks the judge; give "
+                                  "its letter (A-E) in judge_letters")
+            hit = (_static_letter(text, sorted(options)) if rule_based else judged) == doc["answer"]
+            if not hit:
+                break
+        hits += hit
+    return {"gpt_eval_score": 100 * hits / len(originals)}
+
+
+def _mathvista_extraction(doc, response: str, judge_extractions: dict | None) -> str:
+    """The answer MathVista takes from a response: "" for none; the response itself when it is one of the
+    choices' texts, or parses as the integer / float the question asks; otherwise the judge's extraction."""
+    if not response or (doc["question_type"] == "multi_choice" and response in doc["choices"]):
+        return response
+    parse = {"integer": int, "float": float}.get(doc["answer_type"])
+    with contextlib.suppress(TypeError, ValueError):
+        return str(parse(response))  # no parse (None): TypeError
+    if not (judge_extractions or {}).get(doc["pid"], "").strip():
+        raise LookupError(f"MathVista {doc['pid']}: the task asks the judge to extract the answer of {response!r}; "
+                          "give its (non-empty) reply in judge_extractions")
+    return judge_extractions[doc["pid"]].strip()
+
+
+def _mathvista_normalised(doc, extraction: str) -> str | None:
+    """Multiple choice: a letter ("B" or "(B) ...") names its choice, any other text the choice closest by edit
+    distance (the first of equals). Integers: int(float(text)). Floats: rounded to ``precision`` digits, which
+    the dataset stores as a float (1.0) and Python's round() refuses: None, wrong, always. Lists: the text."""
+    if doc["question_type"] == "multi_choice":
+        text, choices = extraction.strip(), doc["choices"]
+        letters = re.findall(r"\(([a-zA-Z])\)", text)
+        text = letters[0].upper() if letters else text
+        if text in [chr(ord("A") + position) for position in range(len(choices))]:
+            return choices[ord(text) - ord("A")]
+        distances = [_edit_distance(text, choice) for choice in choices]
+        return choices[distances.index(min(distances))]
+    if doc["answer_type"] not in ("integer", "float"):
+        return extraction
+    try:  # the dataset's precision is a float (1.0): round(value, 1.0) raises TypeError, the task says None
+        value = float(extraction)
+        return str(int(value)) if doc["answer_type"] == "integer" else str(round(value, doc["precision"]))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def mathvista(docs, answers, judge_extractions: dict | None = None) -> dict:
+    """Percent of responses whose normalised answer equals ``answer`` as text, rounded to 2 decimals. lmms-eval
+    reports None instead of 0 (Frontier records 0, evaluation.results.NONE_MEANS_ZERO)."""
+    right = [str(_mathvista_normalised(doc, _mathvista_extraction(doc, answer.strip(), judge_extractions))).strip()
+             == str(doc["answer"]).strip() for doc, answer in zip(docs, answers)]
+    return {"llm_as_judge_eval": round(sum(right) / len(right) * 100, 2)}
+
+
 HAND_SCORERS = {
     "pope": pope, "scienceqa_img": scienceqa_img, "chartqa": chartqa, "textvqa": textvqa, "docvqa": docvqa,
-    "ai2d": ai2d, "gqa": gqa, "mme": mme, "vizwiz": vizwiz, "vqav2": vqav2, "mmmu": mmmu,
+    "ai2d": ai2d, "gqa": gqa, "mme": mme, "vizwiz": vizwiz, "vqav2": vqav2, "mmmu": mmmu, "mmbench": mmbench,
+    "mathvista": mathvista,
 }
 
 

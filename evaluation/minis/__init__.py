@@ -9,7 +9,7 @@ offline (``tests/evaluation/test_minis_*.py`` check its scores against hand-comp
 
 from pathlib import Path
 
-from . import ai2d, chartqa, docvqa, gqa, mme, mmmu, pope, scienceqa, textvqa, vizwiz, vqav2
+from . import ai2d, chartqa, docvqa, gqa, mathvista, mmbench, mme, mmmu, pope, scienceqa, textvqa, vizwiz, vqav2
 
 # Frontier benchmark key (evaluation.suites) -> module with REPO_ID, TASK and write(root, ...).
 MINIS = {
@@ -24,6 +24,8 @@ MINIS = {
     "vizwiz": vizwiz,
     "vqav2": vqav2,
     "mmmu": mmmu,
+    "mmbench": mmbench,
+    "mathvista": mathvista,
 }
 
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from minis_expected import vqa_accuracy  # noqa: F401  (the minis tests' hand formula, shared)
+from minis_expected import (
+    vqa_accuracy,  # noqa: F401  (the minis tests' hand formula, shared)
+)
 
 _CACHE = tempfile.TemporaryDirectory(prefix="minis-hf-datasets-")  # not the user's ~/.cache
 
@@ -111,13 +113,15 @@ def run_task(
     return run
 
 
-def assert_hand_scores_match(run: ScriptedRun, key: str, answer: Callable[[dict], str], filter_name: str = "none"):
+def assert_hand_scores_match(run: ScriptedRun, key: str, answer: Callable[[dict], str], filter_name: str = "none",
+                             **options):
     """``minis_expected.hand_scores`` (the hand rules as functions, also applied to real models' answers) gives
-    lmms-eval's value of every metric it computes, on the same documents and scripted answers."""
+    lmms-eval's value of every metric it computes, on the same documents and scripted answers (``options``: the
+    hand rule's, e.g. the judge's replies)."""
     from minis_expected import hand_scores
 
     docs = list(run.docs.values())
-    hand = hand_scores(key, docs, [answer(doc) for doc in docs])
+    hand = hand_scores(key, docs, [answer(doc) for doc in docs], **options)
     assert hand, key
     for metric, value in hand.items():
         assert abs(run.results[f"{metric},{filter_name}"] - value) <= 1e-9, (key, metric, value, run.results)

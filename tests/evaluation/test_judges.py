@@ -139,3 +139,19 @@ def test_the_stamp_names_the_judge_and_the_hash_of_the_prompt_lmms_eval_renders(
     assert judges.prompt_sha256("mathvista") != before  # the template, as rendered (stripped), is hashed
     assert len(before) == 64 and before != judges.prompt_sha256("mmbench")
     assert hashlib.sha256(b"").hexdigest() not in (before, judges.prompt_sha256("mmbench"))
+
+
+def test_a_judge_that_never_names_a_letter_stops_mmbench_instead_of_a_random_letter():
+    from lmms_eval.tasks.mmbench.mmbench_evals import MMBench_Evaluator
+
+    original = MMBench_Evaluator.__dict__["extract_answer_from_item"]
+    with JudgeServer(lambda text: "I cannot tell") as server, judge_transport(JudgeConfig(server.url, server.model)):
+        with pytest.raises(JudgeFailed, match="no usable option letter for MMBench item 3 in three tries"):
+            MMBench_Evaluator().extract_answer_from_item(dict(MMBENCH_ITEM))
+        assert len(server.requests) == 3  # lmms-eval's own three tries, then no random draw
+    with JudgeServer(lambda text: "") as server, judge_transport(JudgeConfig(server.url, server.model)):
+        with pytest.raises(JudgeFailed, match="empty message"):
+            MMBench_Evaluator().extract_answer_from_item(dict(MMBENCH_ITEM))
+    assert MMBench_Evaluator.__dict__["extract_answer_from_item"] is original  # restored
+    letter, _ = MMBench_Evaluator().extract_answer_from_item({**MMBENCH_ITEM, "prediction": "B"})
+    assert letter == "B"  # outside the transport, lmms-eval's own method again (no judge needed here)

@@ -11,9 +11,10 @@ from evaluation.minis.__main__ import main
 
 
 def test_the_command_writes_each_mini_under_its_repo_id_with_a_manifest_over_its_files(tmp_path, capsys):
-    assert main(["--out", str(tmp_path), "--benchmark", "chartqa", "--benchmark", "mme"]) == 0
+    assert main(["--out", str(tmp_path), "--benchmark", "chartqa", "--benchmark", "mme", "--benchmark", "mathvista",
+                 "--benchmark", "mmbench"]) == 0
     assert sorted(line.split("\t")[1] for line in capsys.readouterr().out.splitlines()) == [
-        "lmms-lab-encoder/ChartQA", "lmms-lab-encoder/MME"]
+        "AI4Math/MathVista", "lmms-lab-encoder/ChartQA", "lmms-lab-encoder/MMBench", "lmms-lab-encoder/MME"]
     folder = tmp_path / "lmms-lab-encoder" / "ChartQA"
     manifest = json.loads((folder / ".frontier-mirror.json").read_text())
     on_disk = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
@@ -45,7 +46,7 @@ def test_the_same_seed_writes_the_same_bytes(tmp_path):
 
 
 def test_unknown_benchmarks_are_refused():
-    with pytest.raises(ValueError, match="no miniature for mmbench"):
-        write_all("/nonexistent", ["mmbench"])
-    # every benchmark of the catalog but the LLM-judged mmbench and mathvista
-    assert set(MINIS) == set(SOURCES) - {"mmbench", "mathvista"}
+    with pytest.raises(ValueError, match="no miniature for seedbench"):
+        write_all("/nonexistent", ["seedbench", "mmbench"])
+    # every benchmark of the catalog, the LLM-judged mmbench and mathvista included
+    assert set(MINIS) == set(SOURCES) and len(MINIS) == 13
