@@ -256,9 +256,11 @@ class CheckpointEvaluator:
         progress: ProgressCallback | None = None,
         should_stop: StopCallback | None = None,
         latency_samples: int = 3,
+        judge_environ: dict | None = None,
     ) -> EvaluationOutcome:
-        """Run ``tasks`` (lmms-eval names, benchmark keys or suite names) and collect the outcome."""
-        judge, ran, judged = judges.plan(resolve_task_names(tasks))  # no judge: rule-based variant or refused
+        """Run ``tasks`` (lmms-eval names, benchmark keys or suite names) and collect the outcome; the LLM judge is
+        read from ``judge_environ`` (FRONTIER_JUDGE_*; default the process environment)."""
+        judge, ran, judged = judges.plan(resolve_task_names(tasks), judge_environ)  # no judge: rule-based or refused
         judge_code = any(judges.judged_benchmark(task) for task in ran)  # MMBench, MathVista
         manager, loaded = self.load_tasks(list(ran.values()), include_path)
         task_objects = [task for leaves in loaded.values() for task in leaves]

@@ -6,6 +6,10 @@ result rows (``benchmark``, ``metric``, ``value``, ``unit``) flow into it unchan
 vocabulary: ``percent`` rows are divided by 100, ``fraction`` rows are taken as reported; the score is then the
 sum of the benchmark's metrics over its full scale (MME reports points, perception out of 2000 + cognition out of
 800: unit fraction, full scale 2800); ``normalisation_text`` says it in words for the pages and README.
+
+A benchmark has a home ``suite`` and may be shared with more (``shared_with``): the paper's compressor comparison
+reuses five reasoning benchmarks. Its members are ``suite_members(suite)``; a checkpoint's result on a shared
+benchmark is computed once and reused by every suite that holds it (``workers.evaluate``).
 """
 
 from dataclasses import dataclass
@@ -33,21 +37,35 @@ class Benchmark:
     offline: bool = False  # generated locally, no download needed
     # lmms-eval task scoring the same metrics by rules, run when no LLM judge is configured (evaluation.judges)
     rule_based_task: str | None = None
+    shared_with: tuple[str, ...] = ()  # further suites that hold this benchmark besides its home suite
+
+    @property
+    def suites(self) -> tuple[str, ...]:
+        """Every suite this benchmark belongs to, its home suite first."""
+        return (self.suite, *self.shared_with)
+
+    def in_suite(self, suite: str) -> bool:
+        return suite in self.suites
+
+
+# The paper's compressor comparison: VizWiz and VQAv2 of its own, and five reasoning benchmarks it shares.
+COMPRESSOR_TABLE = ("compressor_table",)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.key: benchmark
     for benchmark in (
-        Benchmark("mme", "mme", ("mme_perception_score", "mme_cognition_score"), "reasoning", full_scale=2800.0),
-        Benchmark("gqa", "gqa", ("exact_match",), "reasoning"),
+        Benchmark("mme", "mme", ("mme_perception_score", "mme_cognition_score"), "reasoning", full_scale=2800.0,
+                  shared_with=COMPRESSOR_TABLE),
+        Benchmark("gqa", "gqa", ("exact_match",), "reasoning", shared_with=COMPRESSOR_TABLE),
         Benchmark("ai2d", "ai2d", ("exact_match",), "reasoning"),
         Benchmark("mmbench", "mmbench_en_dev", ("gpt_eval_score",), "reasoning", "percent",
-                  rule_based_task="mmbench_en_dev_static"),
+                  rule_based_task="mmbench_en_dev_static", shared_with=COMPRESSOR_TABLE),
         Benchmark("mmmu", "mmmu_val", ("mmmu_acc",), "reasoning"),
-        Benchmark("scienceqa_img", "scienceqa_img", ("exact_match",), "reasoning"),
+        Benchmark("scienceqa_img", "scienceqa_img", ("exact_match",), "reasoning", shared_with=COMPRESSOR_TABLE),
         # 0.7.3 has no gpt_eval_score for MathVista: testmini is a group of LLM-judged variants.
         Benchmark("mathvista", "mathvista_testmini_format", ("llm_as_judge_eval",), "reasoning", "percent"),
-        Benchmark("pope", "pope", ("pope_f1_score",), "reasoning"),
+        Benchmark("pope", "pope", ("pope_f1_score",), "reasoning", shared_with=COMPRESSOR_TABLE),
         Benchmark("chartqa", "chartqa", ("relaxed_overall",), "reasoning"),
         Benchmark("textvqa", "textvqa_val", ("exact_match",), "ocr"),
         Benchmark("docvqa", "docvqa_val", ("anls",), "ocr"),
@@ -81,18 +99,27 @@ def normalisation_text(benchmark: Benchmark) -> str:
     return f"score = {expression}; lmms-eval metric{plural} {' + '.join(benchmark.metrics)}{direction}"
 
 
+def suite_names() -> list[str]:
+    """Every suite a catalog benchmark belongs to, sorted."""
+    return sorted({suite for benchmark in BENCHMARKS.values() for suite in benchmark.suites})
+
+
+def suite_members(suite: str) -> list[Benchmark]:
+    """The members of a suite, home or shared, in table order (empty for an unknown suite)."""
+    return [benchmark for benchmark in BENCHMARKS.values() if benchmark.in_suite(suite)]
+
+
 def suite_tasks(suite: str) -> list[str]:
     """lmms-eval task names of a suite ("reasoning", "ocr", "compressor_table", "synthetic", ...)."""
-    tasks = [benchmark.task for benchmark in BENCHMARKS.values() if benchmark.suite == suite]
+    tasks = [benchmark.task for benchmark in suite_members(suite)]
     if not tasks:
-        suites = sorted({benchmark.suite for benchmark in BENCHMARKS.values()})
-        raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(suites)}")
+        raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(suite_names())}")
     return tasks
 
 
 def resolve_task_names(names: list[str]) -> list[str]:
     """Task names with benchmark keys ("mmbench") and suite names ("ocr") expanded to lmms-eval tasks."""
-    suites = {benchmark.suite for benchmark in BENCHMARKS.values()}
+    suites = set(suite_names())
     resolved: list[str] = []
     for name in names:
         if name in suites:
@@ -106,9 +133,9 @@ def resolve_task_names(names: list[str]) -> list[str]:
 
 def normalisations(suites: tuple[str, ...]) -> tuple[dict[str, BenchmarkNormalisation], dict[str, tuple[str, ...]]]:
     """(benchmarks, suites) of the named suites, in the form ``fitting.aggregate`` takes them."""
-    chosen = [benchmark for benchmark in BENCHMARKS.values() if benchmark.suite in suites]
+    chosen = [benchmark for benchmark in BENCHMARKS.values() if set(benchmark.suites) & set(suites)]
     specs = {b.key: BenchmarkNormalisation(b.key, b.metrics, b.full_scale, b.higher_is_better) for b in chosen}
-    return specs, {suite: tuple(b.key for b in chosen if b.suite == suite) for suite in suites}
+    return specs, {suite: tuple(b.key for b in suite_members(suite)) for suite in suites}
 
 
 def benchmark_normalisation(key: str, metrics=(), full_scale: float = 1.0) -> str:

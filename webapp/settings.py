@@ -300,6 +300,13 @@ FRONTIER_MODEL_CACHE_SIZE = env.int("FRONTIER_MODEL_CACHE_SIZE", default=2)
 # `python -m evaluation datasets prefetch`. Workers read only this (they are offline); shared storage, mounted at
 # the same path on web and worker hosts, like checkpoints. evaluation.datasets.mirror_root() reads the same default.
 FRONTIER_DATASETS_DIR = Path(env.str("FRONTIER_DATASETS_DIR", default=str(VAR_DIR / "datasets-mirror"))).resolve()
+# The LLM judge of MMBench and MathVista (evaluation.judges): an OpenAI-compatible server's base URL, the model it
+# serves, its key if any. Unset: MMBench runs its rule-based variant, MathVista fails with judge_unavailable.
+FRONTIER_JUDGE = {
+    "FRONTIER_JUDGE_URL": env.str("FRONTIER_JUDGE_URL", default=""),
+    "FRONTIER_JUDGE_MODEL": env.str("FRONTIER_JUDGE_MODEL", default=""),
+    "FRONTIER_JUDGE_API_KEY": env.str("FRONTIER_JUDGE_API_KEY", default=""),
+}
 
 # --- Training (see webapp/training and README "Training") ----------------------------------------
 # Resumable state of running trainings, one folder per run. With workers on several machines it must

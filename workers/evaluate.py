@@ -9,6 +9,10 @@ from the lock and says to run `make install` there). Two are worth another attem
 half the batch size (the ``batch_size`` job param), storage or network errors while fetching
 the checkpoint's files (``storage_error``) and a database that is busy or unreachable
 (``database_unavailable``); see ``workers.transient``.
+
+A benchmark several suites share is evaluated once per checkpoint, lmms-eval task and task hash: a job first looks
+for an earlier current result of the same checkpoint and task with the same limit and judge
+(``webapp.registry.selectors.reusable_output``) and records it for its run without loading the model.
 """
 
 import collections
@@ -20,10 +24,12 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from evaluation.errors import CheckpointLoadError, EnvironmentMismatch, OutOfMemory
+from evaluation.judges import JudgeConfig, JudgeUnavailable, current_judge_label, judged_benchmark
 from webapp.core.storage import storage_files
 from webapp.leaderboard.selectors import checkpoint_latency
-from webapp.leaderboard.services import benchmark_results_record
+from webapp.leaderboard.services import benchmark_result_reuse, benchmark_results_record
 from webapp.registry.models import BenchmarkJob, Checkpoint
+from webapp.registry.selectors import reusable_output
 from workers.runner import TransientJobError
 from workers.transient import STORAGE_ERROR, retry_transient_failures
 
@@ -108,14 +114,41 @@ def _retry_with_smaller_batch(error: OutOfMemory, path: Path, batch_size: int | 
     return TransientJobError(f"{error} ({plan})", failure_class=error.failure_class, params=params)
 
 
+def reuse_earlier_result(ctx, run, benchmark, limit) -> dict | None:
+    """Record for the run an earlier current result of its checkpoint on the benchmark's task (another run, any
+    suite, the same limit, the judge this worker would use) instead of evaluating; the job's outcome, or None when
+    there is none. For an LLM-judged benchmark, a judge configured by halves (or judge code that cannot be imported)
+    is no match: the evaluation fails on it as it would anyway."""
+    task = benchmark.lmms_eval_task
+    try:
+        config = JudgeConfig.from_env(settings.FRONTIER_JUDGE) if judged_benchmark(task) else None
+        judge = current_judge_label(task, config)
+    except (JudgeUnavailable, ImportError):
+        return None
+    source = reusable_output(checkpoint_id=run.checkpoint_id, task=task, limit=limit, judge=judge, exclude_run=run.pk)
+    if source is None:
+        return None
+    with ctx.fenced():  # an attempt that was taken over records nothing
+        stored, origin = benchmark_result_reuse(run=run, benchmark=benchmark, source=source)
+    items = max((result.n or 0 for result in stored), default=0)
+    ctx.progress(items, items)
+    ctx.log.info("Reused the result of %s on %s from evaluation #%s (%s, harness output %s): not evaluated again",
+                 run.checkpoint, benchmark, origin["run"], origin["suite"], origin["harness_output"])
+    return {"benchmark": benchmark.key, "metrics": {result.metric: result.value for result in stored},
+            "reused_from": origin}
+
+
 @retry_transient_failures
 def evaluate_benchmark_job(ctx) -> dict:
     from evaluation.errors import EvaluationCancelled
 
     link = BenchmarkJob.objects.select_related("run__checkpoint", "run__suite", "benchmark").get(job_id=ctx.job.pk)
     run, benchmark = link.run, link.benchmark
-    path = fetch_checkpoint(run.checkpoint)
     limit, batch_size = ctx.params.get("limit"), ctx.params.get("batch_size")
+    reused = reuse_earlier_result(ctx, run, benchmark, limit)
+    if reused is not None:
+        return reused
+    path = fetch_checkpoint(run.checkpoint)
     ctx.log.info(
         "Evaluating %s on %s (limit %s, batch size %s)", run.checkpoint, benchmark, limit, batch_size or "auto"
     )
@@ -129,6 +162,7 @@ def evaluate_benchmark_job(ctx) -> dict:
             progress=lambda done, total: ctx.progress(done, total),
             should_stop=lambda: ctx.cancel_requested.is_set() or ctx.lease_lost.is_set(),
             latency_samples=0 if measured else 3,
+            judge_environ=settings.FRONTIER_JUDGE,  # FRONTIER_JUDGE_* (evaluation.judges)
         )
     except EvaluationCancelled:
         ctx.check()  # raises the runner's JobCancelled or LeaseLost
@@ -143,4 +177,4 @@ def evaluate_benchmark_job(ctx) -> dict:
     stamp = {**outcome.stamp, "latency": measured or outcome.latency}
     with ctx.fenced():  # an attempt that was taken over while it evaluated records nothing
         benchmark_results_record(run=run, benchmark=benchmark, metrics=metrics, raw=outcome.raw_results, stamp=stamp)
-    return {"benchmark": benchmark.key, "metrics": {m["metric"]: m["value"] for m in metrics}}
+    return {"benchmark": benchmark.key, "metrics": {m["metric"]: m["value"] for m in metrics}, "reused_from": None}

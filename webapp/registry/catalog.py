@@ -2,14 +2,15 @@
 evaluation.suites, the registry the evaluation workers run; only what the database needs
 beyond it is here."""
 
-from evaluation.suites import BENCHMARKS
+from evaluation.suites import suite_members
 
 DEFAULT_SUITES = ("reasoning", "ocr", "compressor_table", "synthetic", "synthetic-detail")
 
 SUITE_DESCRIPTIONS = {
     "reasoning": "The paper's visual-reasoning suite: average normalised error over nine benchmarks.",
     "ocr": "Text-heavy images (TextVQA, DocVQA), where visual tokens matter more than LLM size.",
-    "compressor_table": "The paper's compressor comparison adds VizWiz and VQAv2 to its reasoning benchmarks.",
+    "compressor_table": ("The paper's compressor comparison: GQA, MMBench, MME, POPE and ScienceQA-img (shared with "
+                         "reasoning, each result computed once) plus VizWiz and VQAv2."),
     "synthetic": "Offline suite generated locally from a seed: shapes (visual reasoning) and glyphs (OCR-like).",
     "synthetic-detail": (
         "Offline, generated: spots, the colour of one square of 2-24 px. Fine detail, so both visual tokens "
@@ -22,7 +23,8 @@ UNIT_FULL_SCALE = {"fraction": 1.0, "percent": 100.0}
 
 
 def default_catalog() -> dict[str, list[dict]]:
-    """suite name → benchmark rows (key, task, metrics, full scale, direction)."""
+    """suite name → benchmark rows (key, task, metrics, full scale, direction) of its members, home or shared: a
+    shared benchmark has a row in each of its suites."""
     return {
         suite: [
             {
@@ -32,8 +34,7 @@ def default_catalog() -> dict[str, list[dict]]:
                 "full_scale": benchmark.full_scale * UNIT_FULL_SCALE[benchmark.unit],
                 "higher_is_better": benchmark.higher_is_better,
             }
-            for benchmark in BENCHMARKS.values()
-            if benchmark.suite == suite
+            for benchmark in suite_members(suite)
         ]
         for suite in DEFAULT_SUITES
     }

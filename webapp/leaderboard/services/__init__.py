@@ -7,6 +7,7 @@ from webapp.leaderboard.services.scores import (
     PAPER_CITATION,
     PAPER_URL,
     ScoresError,
+    benchmark_result_reuse,
     benchmark_results_record,
     checkpoint_suite_score_refresh,
     measured_suite_scores_replace,
@@ -14,7 +15,7 @@ from webapp.leaderboard.services.scores import (
 )
 
 __all__ = [
-    "BOOTSTRAP_SEED", "PAPER_CITATION", "PAPER_URL", "ScoresError", "benchmark_results_record",
-    "checkpoint_suite_score_refresh", "fingerprint", "measured_scores",
+    "BOOTSTRAP_SEED", "PAPER_CITATION", "PAPER_URL", "ScoresError", "benchmark_result_reuse",
+    "benchmark_results_record", "checkpoint_suite_score_refresh", "fingerprint", "measured_scores",
     "measured_suite_scores_replace", "published_scores_load", "refit_all",
 ]

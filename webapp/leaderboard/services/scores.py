@@ -36,6 +36,7 @@ from webapp.registry.models import (
     SuiteScore,
     Visibility,
 )
+from webapp.registry.selectors.reuse import reused_origin
 
 PAPER_CITATION = (
     "Li, Goyal, Semedo, Kolter. Inference Optimal VLMs Need Only One Visual Token but Larger Models. "
@@ -104,6 +105,28 @@ def benchmark_results_record(
     checkpoint_suite_score_refresh(run.checkpoint_id, run.suite)
     refit_request()
     return stored
+
+
+@transaction.atomic
+def benchmark_result_reuse(
+    *, run: EvaluationRun, benchmark: Benchmark, source: HarnessOutput
+) -> tuple[list[BenchmarkResult], dict]:
+    """Record for ``run`` the result of ``source`` (a harness output of the same checkpoint and lmms-eval task from
+    another run, ``webapp.registry.selectors.reuse``) without evaluating: its metrics as this run's results, its
+    stamp plus ``reused_from`` (the original evaluation, ``reused_origin``), and a raw that points there rather than
+    copying the harness's JSON; then the score refresh and refit of any result (``benchmark_results_record``).
+    Returns (the stored results, the origin)."""
+    if (source.run.checkpoint_id, source.benchmark.lmms_eval_task) != (run.checkpoint_id, benchmark.lmms_eval_task):
+        raise ScoresError(f"{source.benchmark} of run {source.run_id} is not {benchmark} of checkpoint "
+                          f"{run.checkpoint_id}: it cannot be reused for run {run.pk}.")
+    if source.run_id == run.pk:
+        raise ScoresError(f"run {run.pk} cannot reuse its own result on {benchmark}.")
+    origin = reused_origin(source)
+    metrics = list(BenchmarkResult.objects.filter(run_id=source.run_id, benchmark_id=source.benchmark_id).values(
+        "metric", "value", "stderr", "n", "higher_is_better"))
+    stored = benchmark_results_record(run=run, benchmark=benchmark, metrics=metrics, raw={"reused_from": origin},
+                                      stamp={**source.stamp, "reused_from": origin})
+    return stored, origin
 
 
 def published_llm(family: str, n_params_b: float) -> LanguageModel:

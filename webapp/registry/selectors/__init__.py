@@ -1,5 +1,6 @@
 """Reads of the registry, always through what a user may see; ``stale`` (webapp.registry.selectors.stale): which
-newest results were computed with task files or a dataset revision that changed since."""
+newest results were computed with task files or a dataset revision that changed since; ``reuse``: which earlier
+result of a checkpoint can stand in for evaluating a benchmark shared by several suites."""
 
 from django.core.cache import cache
 from django.core.files.storage import default_storage
@@ -8,6 +9,7 @@ from django.db.models import Q, QuerySet
 from webapp.core.storage import storage_files
 from webapp.jobs.models import JobState
 from webapp.registry.models import BenchmarkResult, Checkpoint, CheckpointStatus, EvaluationRun, Visibility
+from webapp.registry.selectors.reuse import reusable_output, reused_origin  # noqa: F401 (the workers' entry point)
 
 FILES_CACHE_SECONDS = 3600
 

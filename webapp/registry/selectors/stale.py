@@ -27,20 +27,26 @@ _mirror_cache: dict = {}
 _lock = threading.Lock()
 
 
+def mirror_revision(task: str, root=None) -> str | None:
+    """The dataset revision an evaluation of ``task`` reads now: pinned, else the manifest of its complete folder
+    in the mirror (``root``, default FRONTIER_DATASETS_DIR); None for a task without hub data or missing there.
+    Read from disk each call."""
+    source = SOURCE_BY_TASK.get(task)
+    if source is None or source.revision is not None:
+        return source.revision if source is not None else None
+    root = settings.FRONTIER_DATASETS_DIR if root is None else root
+    manifest, problem = check_folder(dataset_folder(source.repo_id, root), source.repo_id)
+    return None if problem else manifest["revision"]
+
+
 def _mirror_revisions() -> dict[str, str]:
     """lmms-eval task -> the dataset revision evaluations read now (pinned, else the mirror's manifest)."""
     with _lock:
         now, root = time.monotonic(), settings.FRONTIER_DATASETS_DIR
         if _mirror_cache.get("root") == root and now - _mirror_cache["at"] < MIRROR_TTL_SECONDS:
             return _mirror_cache["revisions"]
-        revisions = {}
-        for task, source in SOURCE_BY_TASK.items():
-            if source.revision is not None:
-                revisions[task] = source.revision
-                continue
-            manifest, problem = check_folder(dataset_folder(source.repo_id, root), source.repo_id)
-            if not problem:
-                revisions[task] = manifest["revision"]
+        revisions = {task: mirror_revision(task, root) for task in SOURCE_BY_TASK}
+        revisions = {task: revision for task, revision in revisions.items() if revision is not None}
         _mirror_cache.update(root=root, at=now, revisions=revisions)
         return revisions
 

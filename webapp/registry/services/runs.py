@@ -22,7 +22,8 @@ from webapp.registry.services.common import EVALUATE_TASK, QuotaExceeded, Regist
 
 @transaction.atomic
 def benchmark_catalog_sync() -> None:
-    """Create the default suites and benchmarks that are missing."""
+    """Create the default suites and benchmarks that are missing. Runs after every ``migrate`` (registry's
+    post_migrate), so an existing install gains the rows of benchmarks newly added or shared with a suite."""
     for suite_name, rows in default_catalog().items():
         suite, _ = BenchmarkSuite.objects.get_or_create(
             name=suite_name, defaults={"description": SUITE_DESCRIPTIONS.get(suite_name, "")}
