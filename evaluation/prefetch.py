@@ -42,6 +42,8 @@ HUB_TIMEOUT_S = 10.0  # one request, no retries: offline answers in seconds
 class PrefetchError(Exception):
     """A dataset could not be fetched into the mirror; the message says what to do."""
 
+    failure_class = "dataset_unavailable"  # as evaluation.errors.DatasetUnavailable: what a prefetch job records
+
 
 def sources_for(suite: str | None = None, tasks: list[str] | None = None) -> list[DatasetSource]:
     """The real benchmarks' sources of a suite, or of tasks (lmms-eval names or benchmark keys); generated

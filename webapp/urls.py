@@ -9,6 +9,7 @@ from webapp.jobs.api.views import DiagnosticJobView, JobCancelView, JobDetailVie
 from webapp.leaderboard.api import views as leaderboard
 from webapp.pages.views import home
 from webapp.registry.api import views as registry
+from webapp.registry.api.datasets import DatasetMirrorView, DatasetPrefetchView
 from webapp.stack.views import QueueView, healthz
 from webapp.training.api import views as training
 
@@ -36,6 +37,8 @@ api_v1 = [
     path("api/v1/evaluations/<int:pk>/cancel/", registry.EvaluationCancelView.as_view(), name="api-evaluation-cancel"),
     path("api/v1/results/", registry.ResultListView.as_view(), name="api-result-list"),
     path("api/v1/results/stale/", registry.StaleResultsView.as_view(), name="api-results-stale"),
+    path("api/v1/datasets/", DatasetMirrorView.as_view(), name="api-dataset-mirror"),
+    path("api/v1/datasets/prefetch/", DatasetPrefetchView.as_view(), name="api-dataset-prefetch"),
     path("api/v1/leaderboard/", leaderboard.LeaderboardView.as_view(), name="api-leaderboard"),
     path("api/v1/frontier/", leaderboard.FrontierView.as_view(), name="api-frontier"),
     path("api/v1/compressors/", leaderboard.CompressorsView.as_view(), name="api-compressors"),

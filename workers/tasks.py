@@ -10,6 +10,7 @@ from webapp.jobs.task_names import REAP
 from webapp.leaderboard.services import refit_all
 from webapp.registry.services import deferred_evaluations_start, uploads_expire
 from workers.celery_app import app
+from workers.datasets import prefetch_datasets_job
 from workers.evaluate import evaluate_benchmark_job
 from workers.runner import job_task
 from workers.train import train_compressor_job
@@ -85,3 +86,9 @@ def train_compressor(ctx) -> dict:
     """Train a compressor (gpu-train queue), resuming from the run's last saved state, then register
     the trained checkpoint and queue its evaluations."""
     return train_compressor_job(ctx)
+
+
+@job_task(soft_time_limit=6 * 3600, time_limit=6 * 3600 + 120)
+def prefetch_datasets(ctx) -> dict:
+    """Fetch benchmarks' hub datasets into the dataset mirror (cpu queue; staff, POST /api/v1/datasets/prefetch/)."""
+    return prefetch_datasets_job(ctx)

@@ -21,7 +21,8 @@ REFIT = TaskName("workers.tasks.refit_scaling_laws", "cpu", "refit")
 REAP = TaskName("workers.tasks.reap_jobs", "cpu", "reaper")
 DIAGNOSTIC = TaskName("workers.tasks.diagnostic_sleep", "cpu", "diagnostic")
 STORAGE_DIGEST = TaskName("workers.tasks.storage_digest", "cpu", "storage check")
+PREFETCH_DATASETS = TaskName("workers.tasks.prefetch_datasets", "cpu", "dataset prefetch")
 
-TASKS = (EVALUATE, TRAIN, VALIDATE, REFIT, REAP, DIAGNOSTIC, STORAGE_DIGEST)
+TASKS = (EVALUATE, TRAIN, VALIDATE, REFIT, REAP, DIAGNOSTIC, STORAGE_DIGEST, PREFETCH_DATASETS)
 ROUTES = {task.name: {"queue": task.queue} for task in TASKS}
 LABELS = {task.name: task.label for task in TASKS}
