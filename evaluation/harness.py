@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import difflib
 import functools
-import importlib.metadata
 import json
 import platform
 import statistics
@@ -44,7 +43,6 @@ from .errors import (
     OutOfMemory,
 )
 from .feature_cache import FeatureCache
-from .flops import LATEST_FLOPS_FORMULA
 from .latency import measure_latency
 from .lmm_adapter import (
     FrontierLMM,
@@ -54,14 +52,13 @@ from .lmm_adapter import (
     is_out_of_memory,
 )
 from .lmms_setup import configure_lmms_eval
-from .loading import VLMRunner, load_vlm, preprocessing_stamp
-from .mirror_tasks import answer_hub_ids_from_mirror, mirror_stamp, mirror_task_request
+from .loading import VLMRunner, load_vlm
+from .mirror_tasks import answer_hub_ids_from_mirror, mirror_task_request
 from .modeling import FrontierVLM
 from .results import EvaluationOutcome, ResultRow, git_revision, result_rows  # noqa: F401  (ResultRow: re-exported)
 from .suites import resolve_task_names
-from .synthetic import SYNTHETIC_TASKS, suite_manifest, write_synthetic_suite
-from .task_identity import tasks_stamp
-from .vlm_spec import LLAVA_PROJECTOR_METHOD
+from .stamps import evaluation_stamp
+from .synthetic import SYNTHETIC_TASKS, write_synthetic_suite
 
 CPU_BATCH_SIZE = 8
 MAX_AUTO_BATCH_SIZE = 64
@@ -290,7 +287,7 @@ class CheckpointEvaluator:
             raise self._classified(error) from error
         raw = json.loads(json.dumps(raw, default=handle_non_serializable))
         latency = self.measure_latency(task_objects[0], latency_samples) if latency_samples else {}
-        stamp = self.stamp(raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded),
+        stamp = evaluation_stamp(self, raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded),
                            tasks=list(loaded), loaded=loaded, include_path=include_path)
         if judge_code:
             judges.stamp_judges(stamp["tasks"], ran, client)
@@ -339,46 +336,6 @@ class CheckpointEvaluator:
             "samples": measurements,
             "median_time_to_first_token_s": statistics.median(m["time_to_first_token_s"] for m in measurements),
             "median_decode_per_token_s": statistics.median(m["decode_per_token_s"] for m in measurements),
-        }
-
-    def stamp(self, raw: dict, limit: float | None, uses_synthetic: bool, tasks: tuple = (), loaded=None,
-              include_path=None) -> dict:
-        """Everything needed to reproduce the numbers (harness, data, model, software, hardware); ``tasks``:
-        per task its hash, generation kwargs and judge (``evaluation.task_identity``)."""
-        runner = self.runner
-        config = raw.get("config", {})
-        return {
-            "harness": "lmms-eval",
-            "lmms_eval_version": importlib.metadata.version("lmms_eval"),
-            "task_versions": raw.get("versions", {}),
-            "model_args": {
-                "checkpoint": str(self.checkpoint.resolve()),
-                "model_type": runner.model_type,
-                "compressor": getattr(runner.model.config, "compressor_method", LLAVA_PROJECTOR_METHOD),
-                "limit": limit,
-            },
-            "seeds": {key: config.get(key) for key in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed")},
-            "synthetic_suite": suite_manifest(self._synthetic_suite()) if uses_synthetic else None,
-            "datasets": mirror_stamp(tasks, self.datasets_dir),  # mirror folders read: revision, fingerprint
-            **tasks_stamp(loaded or {}, [include_path] if include_path is not None else []),  # hashes, kwargs, judge
-            "dtype": str(self.dtype).removeprefix("torch."),
-            "device": str(self.device),
-            "device_name": self.device_name,
-            "batch_size": self.lmm.batch_size,
-            "batch_size_rule": "given" if self.batch_size_given else "auto",
-            "python_version": platform.python_version(),
-            "torch_version": torch.__version__,
-            "transformers_version": importlib.metadata.version("transformers"),
-            "datasets_version": importlib.metadata.version("datasets"),
-            # The formula this result's FLOPs are read with (fitting.flops): it stores N, V and the compressor,
-            # not a FLOPs number, so any version recomputes them; older results keep the version they carry.
-            "flops_formula_version": LATEST_FLOPS_FORMULA,
-            "prompt_format": runner.prompt_format.stamp(),
-            "image_preprocessing": preprocessing_stamp(runner.image_processor),
-            "visual_tokens": runner.visual_tokens,
-            "llm_params": runner.llm_param_count,
-            "compressor_params": runner.compressor_param_count,
-            "frontier_git_revision": git_revision(),
         }
 
 
