@@ -9,7 +9,8 @@ from . import MINIS, write_all
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.minis", description=__doc__)
     parser.add_argument("--out", required=True, help="mirror root: each mini goes to OUT/<hub repo id>/")
-    parser.add_argument("--benchmark", action="append", choices=sorted(MINIS), help="only these (repeatable)")
+    parser.add_argument("--benchmark", action="extend", nargs="+", choices=sorted(MINIS),
+                        help="only these, e.g. --benchmark pope mme (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for key, folder in write_all(args.out, args.benchmark, seed=args.seed).items():
