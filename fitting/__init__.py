@@ -11,8 +11,11 @@ from fitting.flops import (COMPRESSOR_FLOPS_NOTE, DEFAULT_FLOPS_FORMULA, FLOPS_F
 from fitting.frontier import (Allocation, SearchSpace, optimal_allocation, optimal_curve, optimal_visual_tokens,
                               pareto_frontier, pareto_frontiers, pareto_order)
 from fitting.laws import LAWS, Law, PowerTerm, get_law
+from fitting.paired import (ItemComparison, McNemar, PairedDifference, PairedTest, SuiteComparison, compare_items,
+                            compare_suite, mcnemar, paired_bootstrap, paired_test)
 from fitting.paper import PAPER_PUBLISHED, paper_comparison
 from fitting.points import FitInputError, Points, paper_frame, paper_table_path, points_from_frame
+from fitting.rank_bands import FrontierBadges, RankBand, frontier_beyond_noise, rank_bands
 from fitting.uncertainty import BootstrapResult, Resamples, bootstrap, predicted_error_interval, resample
 
 __all__ = [
@@ -23,5 +26,7 @@ __all__ = [
     "optimal_curve", "optimal_visual_tokens", "pareto_frontier", "pareto_frontiers", "pareto_order", "LAWS", "Law",
     "PowerTerm", "get_law", "FitInputError", "Points", "paper_frame", "paper_table_path", "points_from_frame",
     "BootstrapResult", "bootstrap", "predicted_error_interval", "Resamples", "resample", "PAPER_PUBLISHED",
-    "paper_comparison",
+    "paper_comparison", "ItemComparison", "McNemar", "PairedDifference", "PairedTest", "SuiteComparison",
+    "compare_items", "compare_suite", "mcnemar", "paired_bootstrap", "paired_test", "FrontierBadges", "RankBand",
+    "frontier_beyond_noise", "rank_bands",
 ]
