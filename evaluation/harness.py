@@ -56,6 +56,7 @@ from .loading import VLMRunner, load_vlm
 from .mirror_tasks import answer_hub_ids_from_mirror, mirror_task_request
 from .modeling import FrontierVLM
 from .results import EvaluationOutcome, ResultRow, git_revision, result_rows  # noqa: F401  (ResultRow: re-exported)
+from .samples import task_sample_records
 from .suites import resolve_task_names
 from .stamps import evaluation_stamp
 from .synthetic import SYNTHETIC_TASKS, write_synthetic_suite
@@ -274,7 +275,7 @@ class CheckpointEvaluator:
                     limit=limit,
                     batch_size=self.lmm.batch_size,
                     device=str(self.device),
-                    log_samples=False,
+                    log_samples=True,  # per-item records (evaluation.samples); not kept in raw_results
                     verbosity="WARNING",
                     process_docs_parallel=1,
                     cli_args=argparse.Namespace(output_path=scratch, process_with_media=True),
@@ -285,6 +286,7 @@ class CheckpointEvaluator:
             raise judges.JudgeUnavailable(f"{error}. No score was recorded; evaluate again once it answers.") from error
         except Exception as error:
             raise self._classified(error) from error
+        samples = task_sample_records(raw.pop("samples", None), self.lmm.request_stats)
         raw = json.loads(json.dumps(raw, default=handle_non_serializable))
         latency = self.measure_latency(task_objects[0], latency_samples) if latency_samples else {}
         stamp = evaluation_stamp(self, raw, limit, uses_synthetic=any(task in SYNTHETIC_TASKS for task in loaded),
@@ -292,7 +294,7 @@ class CheckpointEvaluator:
         if judge_code:
             judges.stamp_judges(stamp["tasks"], ran, client)
         return EvaluationOutcome(checkpoint=str(self.checkpoint), tasks=list(loaded), raw_results=raw,
-                                 rows=result_rows(raw), stamp=stamp, latency=latency)
+                                 rows=result_rows(raw), stamp=stamp, latency=latency, samples=samples)
 
     def _classified(self, error: BaseException) -> EvaluationError:
         if isinstance(error, RetryError) and error.last_attempt.exception() is not None:

@@ -1,6 +1,7 @@
 """``FrontierLMM``: a loaded ``VLMRunner`` as an lmms-eval model (one image and the task's prompt per request)."""
 
 import json
+import time
 from collections.abc import Callable, Iterable
 
 import torch
@@ -49,10 +50,12 @@ class FrontierLMM(lmms):
         self.should_stop: StopCallback | None = None
         self.items_total = 0
         self.items_done = 0
+        # (task, doc_id) -> tokens generated and a share of its batches' wall time (evaluation.samples reads it)
+        self.request_stats: dict[tuple[str, int], dict] = {}
 
     def track(self, items_total: int, progress: ProgressCallback | None, should_stop: StopCallback | None) -> None:
         """Set the callbacks of the next evaluation and reset its item counter."""
-        self.items_total, self.items_done = items_total, 0
+        self.items_total, self.items_done, self.request_stats = items_total, 0, {}
         self.progress, self.should_stop = progress, should_stop
 
     def clean(self):
@@ -63,8 +66,14 @@ class FrontierLMM(lmms):
     def _doc_image(self, doc_to_visual, doc_id, task, split) -> Image.Image:
         return first_image(doc_to_visual(self.task_dict[task][split][doc_id]))
 
-    def _in_batches(self, indices: list[int], run_batch: Callable[[list[int]], list]) -> dict[int, object]:
-        """Run ``run_batch`` over ``indices`` in chunks; halve an automatic batch size on out-of-memory."""
+    def _stats(self, key: tuple[str, int]) -> dict:
+        return self.request_stats.setdefault(key, {"tokens_generated": 0, "seconds": 0.0})
+
+    def _in_batches(
+        self, indices: list[int], run_batch: Callable[[list[int]], list], keys: list[tuple[str, int]]
+    ) -> dict[int, object]:
+        """Run ``run_batch`` over ``indices`` in chunks; halve an automatic batch size on out-of-memory. Each
+        request's (task, doc_id) in ``keys`` gets an equal share of its chunk's wall time."""
         results: dict[int, object] = {}
         start = 0
         while start < len(indices):
@@ -73,6 +82,7 @@ class FrontierLMM(lmms):
                     f"stopped after {self.items_done} of {self.items_total} requests; nothing was recorded"
                 )
             chunk = indices[start : start + self.batch_size]
+            started = time.perf_counter()
             try:
                 outputs = run_batch(chunk)
             except Exception as error:
@@ -82,6 +92,8 @@ class FrontierLMM(lmms):
                 self.clean()
                 continue
             results.update(zip(chunk, outputs, strict=True))
+            for index in chunk:
+                self._stats(keys[index])["seconds"] += (time.perf_counter() - started) / len(chunk)
             start += len(chunk)
             self.items_done += len(chunk)
             if self.progress is not None:
@@ -93,13 +105,19 @@ class FrontierLMM(lmms):
         groups: dict[str, list[int]] = {}
         for index, (_, gen_kwargs, *_) in enumerate(arguments):
             groups.setdefault(json.dumps(gen_kwargs, sort_keys=True, default=str), []).append(index)
+        keys = [(task, doc_id) for *_, doc_id, task, _ in arguments]
         answers: dict[int, object] = {}
         for indices in groups.values():
             indices.sort(key=lambda index: -len(arguments[index][0]))
-            answers.update(self._in_batches(indices, lambda chunk: self._generate([arguments[i] for i in chunk])))
-        return [answers[index] for index in range(len(requests))]
+            answers.update(
+                self._in_batches(indices, lambda chunk: self._generate([arguments[i] for i in chunk]), keys)
+            )
+        for index, (_, tokens) in answers.items():
+            self._stats(keys[index])["tokens_generated"] += tokens
+        return [answers[index][0] for index in range(len(requests))]
 
-    def _generate(self, batch: list[tuple]) -> list[str]:
+    def _generate(self, batch: list[tuple]) -> list[tuple[str, int]]:
+        """(answer cut at the first stop string, tokens the model generated) per request."""
         gen_kwargs = dict(batch[0][1])
         until = gen_kwargs.pop("until", None) or []
         until = [until] if isinstance(until, str) else list(until)
@@ -111,12 +129,18 @@ class FrontierLMM(lmms):
             self._doc_image(doc_to_visual, doc_id, task, split) for _, _, doc_to_visual, doc_id, task, split in batch
         ]
         texts = self.runner.generate(images, [context for context, *_ in batch], **settings)
-        return [_cut_at_stop(text, until) for text in texts]
+        return [(_cut_at_stop(text, until), self._token_count(text)) for text in texts]
+
+    def _token_count(self, text: str) -> int:
+        """Tokens of a generated text (re-tokenised from its decoded form; special tokens are not counted)."""
+        tokenizer = getattr(self.runner, "tokenizer", None)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if tokenizer is not None else 0
 
     def loglikelihood(self, requests) -> list[tuple[float, bool]]:
         arguments = [request.args for request in requests]
         order = sorted(range(len(arguments)), key=lambda index: -len(arguments[index][0]))
-        scores = self._in_batches(order, lambda chunk: self._score([arguments[i] for i in chunk]))
+        keys = [(task, doc_id) for *_, doc_id, task, _ in arguments]
+        scores = self._in_batches(order, lambda chunk: self._score([arguments[i] for i in chunk]), keys)
         return [scores[index] for index in range(len(requests))]
 
     def _score(self, batch: list[tuple]) -> list[tuple[float, bool]]:

@@ -32,6 +32,7 @@ class EvaluationOutcome:
     rows: list[ResultRow]
     stamp: dict
     latency: dict = field(default_factory=dict)
+    samples: dict[str, list[dict]] = field(default_factory=dict)  # task -> per-item records (evaluation.samples)
 
     def task_results(self, task: str) -> dict:
         """lmms-eval's raw metrics of one task (``"<metric>,<filter>"`` keys, stderr included)."""

@@ -10,6 +10,7 @@ from webapp.leaderboard.api import views as leaderboard
 from webapp.pages.views import home
 from webapp.registry.api import views as registry
 from webapp.registry.api.datasets import DatasetMirrorView, DatasetPrefetchView
+from webapp.registry.api.samples import ResultSamplesView
 from webapp.stack.views import QueueView, healthz
 from webapp.training.api import views as training
 
@@ -35,6 +36,8 @@ api_v1 = [
     path("api/v1/evaluations/<int:pk>/", registry.EvaluationDetailView.as_view(), name="api-evaluation-detail"),
     path("api/v1/evaluations/<int:pk>/rerun/", registry.EvaluationRerunView.as_view(), name="api-evaluation-rerun"),
     path("api/v1/evaluations/<int:pk>/cancel/", registry.EvaluationCancelView.as_view(), name="api-evaluation-cancel"),
+    path("api/v1/evaluations/<int:pk>/samples/<slug:benchmark>/", ResultSamplesView.as_view(),
+         name="api-evaluation-samples"),
     path("api/v1/results/", registry.ResultListView.as_view(), name="api-result-list"),
     path("api/v1/results/stale/", registry.StaleResultsView.as_view(), name="api-results-stale"),
     path("api/v1/datasets/", DatasetMirrorView.as_view(), name="api-dataset-mirror"),

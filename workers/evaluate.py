@@ -176,5 +176,6 @@ def evaluate_benchmark_job(ctx) -> dict:
     ]
     stamp = {**outcome.stamp, "latency": measured or outcome.latency}
     with ctx.fenced():  # an attempt that was taken over while it evaluated records nothing
-        benchmark_results_record(run=run, benchmark=benchmark, metrics=metrics, raw=outcome.raw_results, stamp=stamp)
+        benchmark_results_record(run=run, benchmark=benchmark, metrics=metrics, raw=outcome.raw_results, stamp=stamp,
+                                 samples=[record for records in outcome.samples.values() for record in records])
     return {"benchmark": benchmark.key, "metrics": {m["metric"]: m["value"] for m in metrics}, "reused_from": None}

@@ -197,6 +197,12 @@ class HarnessOutput(models.Model):
     benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT)
     raw = models.JSONField()
     stamp = models.JSONField(default=dict)
+    samples_key = models.CharField(
+        max_length=500, blank=True,
+        help_text="Storage key of the per-item records (gzip'd JSON lines); a reused result names its source's.",
+    )
+    samples_sha256 = models.CharField(max_length=64, blank=True)
+    samples_count = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from webapp.core.versioning import data_version_bump
 from webapp.fits.selectors import suite_benchmarks
 from webapp.fits.services import refit_request
 from webapp.leaderboard.scoring import measured_suite_scores
+from webapp.leaderboard.services.samples import samples_fields_of, samples_store
 from webapp.leaderboard.selectors import (
     NO_LATENCY,
     checkpoint_latest_results,
@@ -79,15 +80,24 @@ def checkpoint_suite_score_refresh(checkpoint_id: int, suite: BenchmarkSuite) ->
 
 @transaction.atomic
 def benchmark_results_record(
-    *, run: EvaluationRun, benchmark: Benchmark, metrics: list[dict], raw: dict, stamp: dict
+    *, run: EvaluationRun, benchmark: Benchmark, metrics: list[dict], raw: dict, stamp: dict,
+    samples: list[dict] | None = None, samples_from: HarnessOutput | None = None,
 ) -> list[BenchmarkResult]:
     """Store one benchmark's results idempotently: a redelivered job rewrites the same rows.
 
-    `metrics`: [{"metric", "value", "stderr", "n", "higher_is_better"}, ...]. The refit is
-    requested when the transaction commits.
+    `metrics`: [{"metric", "value", "stderr", "n", "higher_is_better"}, ...]. `samples`: the per-item records
+    (``evaluation.samples``), written to storage (``services.samples``), their sha256 put in the stamp; or
+    `samples_from`: a harness output whose records these are (a reused result). The refit is requested when the
+    transaction commits.
     """
     if benchmark.suite_id != run.suite_id:
         raise ScoresError(f"{benchmark} is not part of suite {run.suite}.")
+    sample_fields = {}
+    if samples is not None:
+        sample_fields = samples_store(run=run, benchmark=benchmark, records=samples)
+        stamp = {**stamp, "samples_sha256": sample_fields["samples_sha256"]}
+    elif samples_from is not None:
+        sample_fields = samples_fields_of(samples_from)
     stored = []
     for row in metrics:
         result, _ = BenchmarkResult.objects.update_or_create(
@@ -100,7 +110,8 @@ def benchmark_results_record(
             },
         )
         stored.append(result)
-    HarnessOutput.objects.update_or_create(run=run, benchmark=benchmark, defaults={"raw": raw, "stamp": stamp})
+    HarnessOutput.objects.update_or_create(run=run, benchmark=benchmark,
+                                           defaults={"raw": raw, "stamp": stamp, **sample_fields})
     # The leaderboard shows the result now; the coalesced refit follows with every score and the fits.
     checkpoint_suite_score_refresh(run.checkpoint_id, run.suite)
     refit_request()
@@ -125,7 +136,7 @@ def benchmark_result_reuse(
     metrics = list(BenchmarkResult.objects.filter(run_id=source.run_id, benchmark_id=source.benchmark_id).values(
         "metric", "value", "stderr", "n", "higher_is_better"))
     stored = benchmark_results_record(run=run, benchmark=benchmark, metrics=metrics, raw={"reused_from": origin},
-                                      stamp={**source.stamp, "reused_from": origin})
+                                      stamp={**source.stamp, "reused_from": origin}, samples_from=source)
     return stored, origin
 
 
