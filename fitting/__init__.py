@@ -15,7 +15,7 @@ from fitting.paired import (ItemComparison, McNemar, PairedDifference, PairedTes
                             compare_suite, mcnemar, paired_bootstrap, paired_test)
 from fitting.paper import PAPER_PUBLISHED, paper_comparison
 from fitting.points import FitInputError, Points, paper_frame, paper_table_path, points_from_frame
-from fitting.rank_bands import FrontierBadges, RankBand, frontier_beyond_noise, rank_bands
+from fitting.rank_bands import FrontierBadges, RankBand, band_ranks, frontier_beyond_noise, rank_bands
 from fitting.uncertainty import BootstrapResult, Resamples, bootstrap, predicted_error_interval, resample
 
 __all__ = [
@@ -28,5 +28,5 @@ __all__ = [
     "BootstrapResult", "bootstrap", "predicted_error_interval", "Resamples", "resample", "PAPER_PUBLISHED",
     "paper_comparison", "ItemComparison", "McNemar", "PairedDifference", "PairedTest", "SuiteComparison",
     "compare_items", "compare_suite", "mcnemar", "paired_bootstrap", "paired_test", "FrontierBadges", "RankBand",
-    "frontier_beyond_noise", "rank_bands",
+    "band_ranks", "frontier_beyond_noise", "rank_bands",
 ]

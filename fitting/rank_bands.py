@@ -67,6 +67,20 @@ def _intervals(rows, width: int, what: str) -> tuple[list, np.ndarray]:
     return ids, values
 
 
+def band_ranks(low, high, *, lower_is_better: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``rank_bands``' rule on arrays, in O(n log n) for leaderboards of 100,000 rows: (rank = best possible
+    rank, worst possible rank) of each interval [low[i], high[i]]."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    sorted_low, sorted_high = np.sort(low), np.sort(high)
+    if lower_is_better:  # better: other.high < self.low; worse: other.low > self.high
+        better = np.searchsorted(sorted_high, low, side="left")
+        worse = len(low) - np.searchsorted(sorted_low, high, side="right")
+    else:  # better: other.low > self.high; worse: other.high < self.low
+        better = len(low) - np.searchsorted(sorted_low, high, side="right")
+        worse = np.searchsorted(sorted_high, low, side="left")
+    return 1 + better, len(low) - worse
+
+
 def rank_bands(entries, *, lower_is_better: bool = True) -> list[RankBand]:
     """Rank entries (id, estimate, low, high) so that ranks respect noise (the rule of LMSYS Chatbot Arena).
 
@@ -84,14 +98,7 @@ def rank_bands(entries, *, lower_is_better: bool = True) -> list[RankBand]:
     if not ids:
         return []
     estimate, low, high = values.T
-    if lower_is_better:
-        better = high[None, :] < low[:, None]  # better[i, j]: j is better than i beyond noise
-        worse = low[None, :] > high[:, None]
-    else:
-        better = low[None, :] > high[:, None]
-        worse = high[None, :] < low[:, None]
-    rank = 1 + better.sum(axis=1)
-    worst = len(ids) - worse.sum(axis=1)
+    rank, worst = band_ranks(low, high, lower_is_better=lower_is_better)
     counts = np.bincount(rank)
     bands = [RankBand(item, float(e), float(lo), float(hi), int(r), int(r), int(w), bool(counts[r] > 1))
              for item, e, lo, hi, r, w in zip(ids, estimate, low, high, rank, worst)]

@@ -1,9 +1,10 @@
 """Ranks and frontier badges that respect noise, on intervals constructed so the answer is known by hand:
 rank = 1 + the entries whose interval lies entirely on the better side; a frontier point keeps its badge
 only when its interval clears every cheaper frontier point's."""
+import numpy as np
 import pytest
 
-from fitting import frontier_beyond_noise, rank_bands
+from fitting import band_ranks, frontier_beyond_noise, rank_bands
 
 
 def summary(bands):
@@ -92,3 +93,21 @@ def test_frontier_refuses_bad_points():
         frontier_beyond_noise([("a", 0.0, 0.5, 0.4, 0.6)])
     with pytest.raises(ValueError, match="outside"):
         frontier_beyond_noise([("a", 1.0, 0.7, 0.4, 0.6)])
+
+
+@pytest.mark.parametrize("lower_is_better", [True, False])
+def test_band_ranks_on_arrays_equal_the_pairwise_rule_on_random_intervals_with_ties_and_touching_ends(lower_is_better):
+    """The O(n log n) form the leaderboard uses, against every pair compared directly."""
+    rng = np.random.default_rng(7)
+    centre = rng.integers(0, 20, 300) / 20  # many equal ends: touching intervals are not separated
+    half = rng.integers(0, 4, 300) / 20
+    low, high = centre - half, centre + half
+    best, worst = band_ranks(low, high, lower_is_better=lower_is_better)
+    for i in range(300):
+        if lower_is_better:
+            better = sum(high[j] < low[i] for j in range(300))
+            worse = sum(low[j] > high[i] for j in range(300))
+        else:
+            better = sum(low[j] > high[i] for j in range(300))
+            worse = sum(high[j] < low[i] for j in range(300))
+        assert (best[i], worst[i]) == (1 + better, 300 - worse), i

@@ -577,3 +577,33 @@ def test_deploy_refuses_what_it_cannot_answer(params, status, message):
 def test_deploy_budget_below_the_cheapest_configuration_is_a_400(paper):
     response = APIClient().get("/api/v1/deploy/", {"suite": "reasoning", "budget_flops": 1e6})
     assert response.status_code == 400 and "below the cheapest allowed configuration" in response.json()["detail"]
+
+
+def test_ranks_are_bands_that_respect_noise(alice, synthetic, avgpool):
+    """Errors 0.40, 0.41 (± 1.96·0.02 overlap) and 0.60: the first two share rank 1 (band 1–2), the third is
+    below both beyond noise (rank 3), by the rule stated in rank_rule; the page shows the bands."""
+    for n_params, error in ((1_000_000, 0.40), (2_000_000, 0.41), (3_000_000, 0.60)):
+        measured_checkpoint(synthetic, avgpool, n_params, 4, error, name=f"e{error}")
+    client = as_user(alice)
+    body = client.get(LEADERBOARD, {"suite": "synthetic"}).json()
+    bands = {row["name"]: (row["rank"], row["rank_worst"], row["rank_tied"]) for row in body["results"]}
+    stderr = {row["name"]: row["stderr"] for row in body["results"]}
+    half = {name: 1.96 * value for name, value in stderr.items()}
+    assert 0.41 - half["e0.41"] < 0.40 + half["e0.4"] and 0.40 + half["e0.4"] < 0.60 - half["e0.6"]  # by hand
+    assert bands == {"e0.4": (1, 2, True), "e0.41": (1, 2, True), "e0.6": (3, 3, False)}
+    assert "95 %" in body["rank_rule"] and "Chatbot Arena" in body["rank_rule"]
+    page = client.get("/leaderboard/", {"suite": "synthetic"}).content.decode()
+    assert page.count('class="badge badge-rank" data-rank="1" data-rank-worst="2"') == 2
+    assert 'data-rank="3" data-rank-worst="3"' in page
+
+
+def test_the_frontier_badge_is_not_given_for_a_gain_inside_the_noise(alice, synthetic, avgpool):
+    """FLOPs grow with N: 0.40 (cheapest), 0.39 (on the measured frontier, but inside 0.40's interval) and 0.20
+    (beyond noise of both): the badge goes to the cheapest and to 0.20 only."""
+    for n_params, error in ((1_000_000, 0.40), (2_000_000, 0.39), (3_000_000, 0.20)):
+        measured_checkpoint(synthetic, avgpool, n_params, 4, error, name=f"e{error}")
+    body = as_user(alice).get(LEADERBOARD, {"suite": "synthetic"}).json()
+    half = {row["name"]: 1.96 * row["stderr"] for row in body["results"]}
+    assert 0.39 + half["e0.39"] > 0.40 - half["e0.4"] and 0.20 + half["e0.2"] < 0.39 - half["e0.39"]  # by hand
+    assert {row["name"] for row in body["results"] if row["on_frontier"]} == {"e0.4", "e0.2"}
+    assert body["frontier_size"] == 2

@@ -10,7 +10,7 @@ CSV_COLUMNS = [
     "llm_family", "llm_hub_url", "n_params", "n_params_b", "n_params_nominal", "n_params_counted", "compressor",
     "compressor_version", "visual_tokens",
     "flops_q0", "flops", "latency_first_token_ms", "latency_decode_per_token_ms", "latency_device", "error", "stderr",
-    "n_benchmarks", "source", "on_frontier", "updated_at", "stale", "judges",
+    "n_benchmarks", "source", "on_frontier", "rank", "rank_worst", "rank_tied", "updated_at", "stale", "judges",
 ]
 # Measured or derived floats a spreadsheet needs a few digits of: errors and scores carry a standard
 # error in the second or third digit, FLOPs and latencies are estimates. The JSON keeps full precision.

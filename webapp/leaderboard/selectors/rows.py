@@ -149,6 +149,26 @@ class Points:
     def flops(self, cost: Cost, query_tokens: float | None = None) -> np.ndarray:
         return cost.flops(self.llm_params_b, self.visual_tokens, query_tokens, self.method)
 
+    def rank_bands(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's rank band on the error (``fitting.band_ranks``, Chatbot Arena's rule): a row ranks below
+        another only when their 95 % intervals, error ± 1.96·stderr, separate; a row without a standard error
+        is taken as its point. (rank = best possible rank, worst possible rank), in row order."""
+        half = 1.96 * np.nan_to_num(self.numbers.get("stderr", np.zeros_like(self.error)), nan=0.0)
+        return fitting.band_ranks(self.error - half, self.error + half)
+
+    def frontier_badges(self, cost: Cost) -> frozenset[int]:
+        """The frontier rows that keep the badge beyond noise (``fitting.frontier_beyond_noise``): the cheapest
+        frontier row, and each costlier one whose 95 % interval (error ± 1.96·stderr) lies wholly below every
+        cheaper frontier row's. A frontier row within noise of a cheaper one improves on nothing measurable."""
+        ids = self.frontier(cost)
+        at = np.searchsorted(self.checkpoint, ids)
+        methods = self.method[at] if self.method is not None else None
+        flops = cost.flops(self.llm_params_b[at], self.visual_tokens[at], methods=methods)
+        half = 1.96 * np.nan_to_num(self.numbers.get("stderr", np.zeros_like(self.error))[at], nan=0.0)
+        error = self.error[at]
+        points = zip(ids.tolist(), flops.tolist(), error.tolist(), (error - half).tolist(), (error + half).tolist())
+        return frozenset(fitting.frontier_beyond_noise(list(points)).badged)
+
     def frontier(self, cost: Cost) -> np.ndarray:
         """Checkpoint ids on the measured Pareto frontier at this cost. FLOPs depend on (N, V) only (and on the
         method under v2), so only each configuration's best row can be on it: the sorted pass runs over those
@@ -227,6 +247,25 @@ def count_and_frontier(
     points = filtered_points(user, suite, rows, version)
 
     frontier = versioned_memo(
-        ("frontier", viewer_key(user), suite.pk, rows, cost), lambda: frozenset(points.frontier(cost).tolist()), version
+        ("frontier", viewer_key(user), suite.pk, rows, cost), lambda: points.frontier_badges(cost), version
     )
     return len(points.checkpoint), frontier
+
+
+def rank_bands_of(user, suite: BenchmarkSuite, rows: RowFilter, page_ids: list[int], version: str) -> dict[int, dict]:
+    """The page's rows' rank bands among every filtered row ({checkpoint id: {"rank", "worst", "tied"}}); the
+    bands of all rows computed once per data version and filter (O(n log n))."""
+    points = filtered_points(user, suite, rows, version)
+
+    def compute():
+        rank, worst = points.rank_bands()
+        return rank, worst, np.bincount(rank) if len(rank) else np.zeros(1, dtype=np.int64)
+
+    rank, worst, counts = versioned_memo(("rank_bands", viewer_key(user), suite.pk, rows), compute, version)
+    positions = np.searchsorted(points.checkpoint, np.asarray(page_ids, dtype=np.int64))
+    bands = {}
+    for checkpoint_id, position in zip(page_ids, positions.tolist()):
+        if position < len(points.checkpoint) and points.checkpoint[position] == checkpoint_id:
+            found = int(rank[position])
+            bands[checkpoint_id] = {"rank": found, "worst": int(worst[position]), "tied": bool(counts[found] > 1)}
+    return bands

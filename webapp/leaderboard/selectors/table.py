@@ -13,6 +13,7 @@ from webapp.leaderboard.selectors.rows import (
     LeaderboardError,
     RowFilter,
     count_and_frontier,
+    rank_bands_of,
     suite_with_benchmark_keys,
 )
 from webapp.leaderboard.selectors.sorting import sorted_checkpoints
@@ -74,6 +75,16 @@ def _rows(suite, page_ids: list[int], version: str) -> dict[int, dict]:
     return versioned_cache(("rows", suite.pk, tuple(page_ids)), compute, version)
 
 
+RANK_RULE = ("A row ranks below another only when their 95 % intervals (error ± 1.96·stderr) separate, as on "
+             "Chatbot Arena: rank = 1 + the rows whose interval lies wholly below its own; rows whose intervals "
+             "overlap can share a rank (tied); rank_worst is the lowest rank its interval allows.")
+
+
+def _rank_fields(band: dict | None) -> dict:
+    band = band or {}
+    return {"rank": band.get("rank"), "rank_worst": band.get("worst"), "rank_tied": band.get("tied")}
+
+
 def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     """One page of leaderboard rows (sorted, filtered), with the on-frontier badge computed over
     every filtered row, not just the page."""
@@ -90,6 +101,7 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
     by_id = _rows(suite, page_ids, version)
     values = [by_id[pk] for pk in page_ids]
     identity = current_identity()  # per process: installed task files, the mirror's revisions
+    bands = rank_bands_of(user, suite, query.rows, page_ids, version)  # among every filtered row
 
     n_params = np.array([row["checkpoint__llm__n_params"] or 0 for row in values], dtype=float) / 1e9
     tokens = np.array([row["checkpoint__visual_tokens"] or 0 for row in values], dtype=float)
@@ -131,6 +143,8 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
             "n_benchmarks": row["n_benchmarks"],
             "source": row["source"],
             "on_frontier": row["checkpoint_id"] in frontier,
+            # Rank band (RANK_RULE): rank = 1 + the rows better beyond noise; rank_worst = the rows not worse beyond it
+            **_rank_fields(bands.get(row["checkpoint_id"])),
             # {benchmark key: why its result is stale}: task files or dataset revision changed since; empty: current
             "stale": benchmarks_stale(row["benchmark_identities"], identity),
             # {benchmark key: judge label} of its LLM-judged benchmarks ("rule-based" without a judge)
@@ -154,5 +168,6 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
         "page_size": query.page_size or count,
         "pages": pages,
         "frontier_size": len(frontier),
+        "rank_rule": RANK_RULE,
         "results": results,
     }
