@@ -105,11 +105,13 @@ def fetch_checkpoint(checkpoint: Checkpoint) -> Path:
         ) from error
 
 
-def _retry_with_smaller_batch(error: OutOfMemory, path: Path, batch_size: int | None) -> TransientJobError:
-    """Drop the cached model (freeing its memory) and ask for a retry with half the batch size that failed."""
+def _retry_with_smaller_batch(error: OutOfMemory, path: Path, batch_size: int | None,
+                              first: int | None = None) -> TransientJobError:
+    """Drop the cached model (freeing its memory) and ask for a retry with half the batch size that failed;
+    ``batch_size_first`` keeps the size the job started with (``first``, else the one that failed now)."""
     failed = _evaluators.pop((str(path), batch_size), None)
     tried = failed.lmm.batch_size if failed is not None else batch_size
-    params = {"batch_size": max(1, tried // 2)} if tried else {}
+    params = {"batch_size": max(1, tried // 2), "batch_size_first": first or tried} if tried else {}
     plan = f"retrying with batch size {params['batch_size']}" if params else "retrying"
     return TransientJobError(f"{error} ({plan})", failure_class=error.failure_class, params=params)
 
@@ -168,13 +170,17 @@ def evaluate_benchmark_job(ctx) -> dict:
         ctx.check()  # raises the runner's JobCancelled or LeaseLost
         raise
     except OutOfMemory as error:
-        raise _retry_with_smaller_batch(error, path, batch_size) from error
+        raise _retry_with_smaller_batch(error, path, batch_size, ctx.params.get("batch_size_first")) from error
     metrics = [
         {"metric": row.metric, "value": row.value, "stderr": row.stderr, "n": row.n,
          "higher_is_better": row.higher_is_better}
         for row in outcome.rows
     ]
     stamp = {**outcome.stamp, "latency": measured or outcome.latency}
+    # Scores can move with the batch size (padding): a result computed after out-of-memory halving says so.
+    first = ctx.params.get("batch_size_first")
+    stamp["batch_size_changed"] = ({"from": first, "to": evaluator.lmm.batch_size, "reason": "out_of_memory"}
+                                   if first and first != evaluator.lmm.batch_size else None)
     with ctx.fenced():  # an attempt that was taken over while it evaluated records nothing
         benchmark_results_record(run=run, benchmark=benchmark, metrics=metrics, raw=outcome.raw_results, stamp=stamp,
                                  samples=[record for records in outcome.samples.values() for record in records])

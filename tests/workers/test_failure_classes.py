@@ -157,7 +157,7 @@ def test_a_device_out_of_memory_is_retried_with_half_the_batch_size(synthetic_ru
     Job.objects.filter(pk=job.pk).update(params={**job.params, "batch_size": 8})
 
     job = run(evaluate_benchmark_job, job=job)
-    assert job.state == JobState.QUEUED and job.params["batch_size"] == 4
+    assert job.state == JobState.QUEUED and (job.params["batch_size"], job.params["batch_size_first"]) == (4, 8)
     first = job.attempts.get()
     assert (first.outcome, first.failure_class) == (AttemptOutcome.RETRY, "out_of_memory")
     assert "retrying with batch size 4" in first.error_message
@@ -166,7 +166,9 @@ def test_a_device_out_of_memory_is_retried_with_half_the_batch_size(synthetic_ru
 
     assert job.state == JobState.SUCCEEDED, job.error
     assert BenchmarkResult.objects.filter(run=synthetic_run, benchmark__key="shapes").count() == 1
-    assert HarnessOutput.objects.get(run=synthetic_run, benchmark__key="shapes").stamp["batch_size"] == 4
+    stamp = HarnessOutput.objects.get(run=synthetic_run, benchmark__key="shapes").stamp
+    assert stamp["batch_size"] == 4  # the batch size actually used, and that it changed (#19)
+    assert stamp["batch_size_changed"] == {"from": 8, "to": 4, "reason": "out_of_memory"}
 
 
 def closed_port() -> int:

@@ -91,7 +91,8 @@ def latest_identities(suite: BenchmarkSuite, checkpoint_ids: list[int] | None = 
     identities: dict[int, dict] = {}
     for row in newest_outputs(checkpoint_ids=checkpoint_ids, suite=suite):
         identities.setdefault(row["run__checkpoint_id"], {})[row["benchmark__key"]] = result_identity(
-            row["benchmark__lmms_eval_task"], row["stamp__tasks"], row["stamp__datasets"])
+            row["benchmark__lmms_eval_task"], row["stamp__tasks"], row["stamp__datasets"],
+            row["stamp__batch_size_changed"])
     return identities
 
 

@@ -147,6 +147,10 @@ def leaderboard_page(user, query: LeaderboardQuery) -> dict:
             **_rank_fields(bands.get(row["checkpoint_id"])),
             # {benchmark key: why its result is stale}: task files or dataset revision changed since; empty: current
             "stale": benchmarks_stale(row["benchmark_identities"], identity),
+            # {benchmark key: {"from", "to", "reason"}}: results computed with a batch size halved after running out
+            # of memory (scores can move with the batch size)
+            "batch_changed": {key: found["batch_size_changed"] for key, found in
+                              (row["benchmark_identities"] or {}).items() if (found or {}).get("batch_size_changed")},
             # {benchmark key: judge label} of its LLM-judged benchmarks ("rule-based" without a judge)
             "judges": {key: found["judge"] for key, found in (row["benchmark_identities"] or {}).items()
                        if (found or {}).get("judge")},

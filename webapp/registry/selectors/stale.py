@@ -63,17 +63,22 @@ def _short(value) -> str:
     return str(value)[:12] if value else "none"
 
 
-def result_identity(task: str, stamp_tasks: dict | None, stamp_datasets: dict | None) -> dict:
+def result_identity(task: str, stamp_tasks: dict | None, stamp_datasets: dict | None,
+                    batch_size_changed: dict | None = None) -> dict:
     """What a result's stamp says it was computed with: {"task", "task_hash", "dataset_revision", "judge"}.
     ``task`` is the task run: the benchmark's, or its rule-based variant when no LLM judge was configured;
-    ``judge`` is ``evaluation.judges.judge_label`` of the judge (None: not a judged benchmark)."""
+    ``judge`` is ``evaluation.judges.judge_label`` of the judge (None: not a judged benchmark); and, only for a
+    result computed after out-of-memory halving, ``batch_size_changed`` ({"from", "to", "reason"})."""
     stamp_tasks, benchmark = stamp_tasks or {}, BENCHMARK_BY_TASK.get(task)
     if task not in stamp_tasks and benchmark is not None and benchmark.rule_based_task in stamp_tasks:
         task = benchmark.rule_based_task
     entry = stamp_tasks.get(task) or {}
-    return {"task": task, "task_hash": entry.get("task_hash"),
-            "dataset_revision": ((stamp_datasets or {}).get(task) or {}).get("revision"),
-            "judge": judge_label(entry.get("judge"))}
+    identity = {"task": task, "task_hash": entry.get("task_hash"),
+                "dataset_revision": ((stamp_datasets or {}).get(task) or {}).get("revision"),
+                "judge": judge_label(entry.get("judge"))}
+    if batch_size_changed:
+        identity["batch_size_changed"] = batch_size_changed
+    return identity
 
 
 def stale_reasons(result: dict, identity: dict) -> list[str]:
@@ -116,7 +121,7 @@ def newest_outputs(*, checkpoint_ids=None, suite=None, benchmark_key: str | None
         outputs = outputs.filter(benchmark__key=benchmark_key)
     rows = outputs.order_by("-id").values(
         "id", "run_id", "run__limit", "run__checkpoint_id", "run__suite_id", "benchmark_id", "benchmark__key",
-        "benchmark__lmms_eval_task", "stamp__tasks", "stamp__datasets",
+        "benchmark__lmms_eval_task", "stamp__tasks", "stamp__datasets", "stamp__batch_size_changed",
     )
     newest: dict[tuple, dict] = {}
     for row in rows:
