@@ -7,6 +7,7 @@ from webapp.accounts.api.views import WhoAmIView
 from webapp.accounts.views import signup
 from webapp.jobs.api.views import DiagnosticJobView, JobCancelView, JobDetailView, JobListView
 from webapp.leaderboard.api import views as leaderboard
+from webapp.leaderboard.api.compare import CompareView
 from webapp.pages.views import home
 from webapp.registry.api import views as registry
 from webapp.registry.api.datasets import DatasetMirrorView, DatasetPrefetchView
@@ -43,6 +44,7 @@ api_v1 = [
     path("api/v1/datasets/", DatasetMirrorView.as_view(), name="api-dataset-mirror"),
     path("api/v1/datasets/prefetch/", DatasetPrefetchView.as_view(), name="api-dataset-prefetch"),
     path("api/v1/leaderboard/", leaderboard.LeaderboardView.as_view(), name="api-leaderboard"),
+    path("api/v1/compare/", CompareView.as_view(), name="api-compare"),
     path("api/v1/frontier/", leaderboard.FrontierView.as_view(), name="api-frontier"),
     path("api/v1/compressors/", leaderboard.CompressorsView.as_view(), name="api-compressors"),
     path("api/v1/deploy/", leaderboard.DeployView.as_view(), name="api-deploy"),

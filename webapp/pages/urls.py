@@ -9,6 +9,7 @@ urlpatterns = [
     path("compressors/", views.compressors, name="compressors"),
     path("suites/", views.suites, name="suites"),
     path("deploy/", views.deploy, name="deploy"),
+    path("compare/", views.compare, name="compare"),
     path("queue/", views.queue, name="queue"),
     path("checkpoints/<int:pk>/", views.checkpoint_detail, name="checkpoint-detail"),
     path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation-detail"),

@@ -34,6 +34,8 @@ from webapp.leaderboard.selectors import (
     leaderboard_page,
     viewer_key,
 )
+from webapp.leaderboard.api.compare import CompareQuerySerializer
+from webapp.leaderboard.selectors.compare import CompareError, checkpoint_comparison
 from webapp.pages import selectors
 from webapp.pages.tables import (
     COLUMNS_PARAM,
@@ -276,6 +278,23 @@ def checkpoint_detail(request, pk: int):
     if story is None:
         return _not_visible(request, "checkpoint")
     return render(request, "pages/checkpoint.html", {**story, "version": version})
+
+
+def compare(request):
+    """Two checkpoints item by item (webapp.leaderboard.selectors.compare); the form alone without a and b."""
+    query = {key: request.GET.get(key, "") for key in ("a", "b", "benchmark")}
+    context = {"query": query}
+    if not (query["a"] or query["b"]):
+        return render(request, "pages/compare.html", context)
+    params = CompareQuerySerializer(data={key: value for key, value in query.items() if value})
+    if not params.is_valid():
+        return render(request, "pages/compare.html", {**context, "errors": _messages(params.errors)}, status=400)
+    data = params.validated_data
+    try:
+        comparison = checkpoint_comparison(request.user, data["a"], data["b"], data.get("benchmark"))
+    except CompareError as error:
+        return render(request, "pages/compare.html", {**context, "errors": [str(error)]}, status=error.status)
+    return render(request, "pages/compare.html", {**context, "comparison": comparison})
 
 
 def evaluation_detail(request, pk: int):
