@@ -58,6 +58,9 @@ def _prediction(filtered_responses):
     return responses[0] if len(responses) == 1 else responses
 
 
+PROMPT_KEPT_CHARS = 4000
+
+
 def sample_records(samples: list[dict], task: str, request_stats: dict | None = None) -> list[dict]:
     """Records of one task's logged samples, sorted by doc_id; ``request_stats`` is FrontierLMM's
     ``{(task, doc_id): {"tokens_generated", "seconds"}}``."""
@@ -72,6 +75,7 @@ def sample_records(samples: list[dict], task: str, request_stats: dict | None = 
             "doc_id": sample["doc_id"],
             "item_id": item_id(sample),
             "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+            "prompt": prompt[:PROMPT_KEPT_CHARS],  # the question as the model saw it (long ones cut; the hash is whole)
             "prediction": json_safe(_prediction(sample.get("filtered_resps"))),
             "target": json_safe(sample.get("target")),
             "scores": {key: json_safe(value) for key, value in sample.items() if key not in LOGGED_FIELDS},

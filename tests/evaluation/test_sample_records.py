@@ -9,7 +9,7 @@ import pytest
 from evaluation.minis import pope
 from evaluation.samples import is_wrong, item_id, json_safe, jsonl_gz, read_jsonl_gz, sample_records, score_number
 
-RECORD_FIELDS = {"task", "doc_id", "item_id", "prompt_sha256", "prediction", "target", "scores", "tokens_generated",
+RECORD_FIELDS = {"task", "doc_id", "item_id", "prompt_sha256", "prompt", "prediction", "target", "scores", "tokens_generated",
                  "seconds"}
 
 
@@ -47,6 +47,7 @@ def test_every_item_has_a_record_with_lmms_evals_own_scores_and_no_image(pope_ru
         sample = by_doc[record["doc_id"]]
         assert record["item_id"] == f"{sample['doc_id']}:{sample['doc']['question_id']}"
         assert record["prompt_sha256"] == hashlib.sha256(sample["arguments"][0].encode()).hexdigest()
+        assert record["prompt"] == sample["arguments"][0]
         assert record["prediction"] == sample["filtered_resps"][0] and record["target"] == sample["target"]
         metrics = {"pope_accuracy", "pope_precision", "pope_recall", "pope_f1_score", "pope_yes_ratio"}
         assert set(record["scores"]) == metrics

@@ -79,3 +79,14 @@ def test_a_compressed_checkpoint_is_offered_its_uncompressed_parent(pair, client
     parent.save()
     body = client.get("/api/v1/compare/", {"a": a.pk, "b": b.pk}).json()
     assert body["parents"]["a"] == {"id": parent.pk, "name": "parent-v576"}
+
+
+def test_a_results_items_are_browsable_and_filterable(pair, client):
+    a, _ = pair
+    run = a.runs.get()
+    page = client.get(f"/evaluations/{run.pk}/samples/shapes/").content.decode()
+    assert 'data-count="8"' in page and page.count("<tr data-item=") == 8
+    wrong = client.get(f"/evaluations/{run.pk}/samples/shapes/", {"wrong": "true"}).content.decode()
+    assert 'data-count="3"' in wrong and wrong.count("<tr data-item=") == 3
+    assert all(f'<tr data-item="{index}">' in wrong for index in (2, 3, 5))  # A's wrong items
+    assert client.get(f"/evaluations/{run.pk}/samples/glyphs/").status_code == 404

@@ -13,6 +13,7 @@ urlpatterns = [
     path("queue/", views.queue, name="queue"),
     path("checkpoints/<int:pk>/", views.checkpoint_detail, name="checkpoint-detail"),
     path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation-detail"),
+    path("evaluations/<int:pk>/samples/<slug:key>/", views.evaluation_samples, name="evaluation-samples"),
     path("trainings/new/", views.training_new, name="training-new"),
     path("trainings/<int:pk>/", views.training_detail, name="training-detail"),
     path("sweeps/new/", views.sweep_new, name="sweep-new"),

@@ -9,6 +9,7 @@ when the version (or, while jobs run, their progress) moves."""
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import Http404, QueryDict
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -37,6 +38,7 @@ from webapp.leaderboard.selectors import (
 from webapp.leaderboard.api.compare import CompareQuerySerializer
 from webapp.leaderboard.selectors.compare import CompareError, checkpoint_comparison
 from webapp.pages import selectors
+from webapp.registry.selectors.samples import SamplesNotFound, harness_output_samples, visible_harness_output
 from webapp.pages.tables import (
     COLUMNS_PARAM,
     column_style,
@@ -295,6 +297,25 @@ def compare(request):
     except CompareError as error:
         return render(request, "pages/compare.html", {**context, "errors": [str(error)]}, status=error.status)
     return render(request, "pages/compare.html", {**context, "comparison": comparison})
+
+
+SAMPLES_PER_PAGE = 50
+
+
+def evaluation_samples(request, pk: int, key: str):
+    """One result's per-item records (prompt, prediction, target, scores), filterable (wrong only, by a score
+    field), 50 a page; the same reads as GET /api/v1/evaluations/<id>/samples/<key>/."""
+    query = {name: request.GET.get(name, "") for name in ("wrong", "field", "value", "page")}
+    context = {"query": query, "run_id": pk, "key": key}
+    try:
+        output = visible_harness_output(request.user, pk, key)
+    except SamplesNotFound as error:
+        return render(request, "pages/samples.html", {**context, "errors": [str(error)]}, status=404)
+    records = harness_output_samples(output, wrong=query["wrong"] == "true", field=query["field"] or None,
+                                     value=query["value"] or None)
+    page = Paginator(records, SAMPLES_PER_PAGE).get_page(query["page"] or 1)
+    return render(request, "pages/samples.html", {**context, "output": output, "page": page,
+                                                   "count": len(records)})
 
 
 def evaluation_detail(request, pk: int):
