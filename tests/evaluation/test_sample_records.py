@@ -9,8 +9,8 @@ import pytest
 from evaluation.minis import pope
 from evaluation.samples import is_wrong, item_id, json_safe, jsonl_gz, read_jsonl_gz, sample_records, score_number
 
-RECORD_FIELDS = {"task", "doc_id", "item_id", "prompt_sha256", "prompt", "prediction", "target", "scores", "tokens_generated",
-                 "seconds"}
+RECORD_FIELDS = {"task", "doc_id", "item_id", "prompt_sha256", "prompt", "prediction", "target", "scores",
+                 "tokens_generated", "seconds"}
 
 
 @pytest.fixture(scope="module")
