@@ -24,8 +24,8 @@ extraction as the most similar choice. Frontier never lets that reach a leaderbo
 
 import contextlib
 import hashlib
+import importlib
 import os
-import sys
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -178,8 +178,6 @@ def _mathvista_server(client):
 def judge_transport(config: JudgeConfig | None):
     """While active, lmms-eval's MMBench and MathVista judge requests go to ``config``'s endpoint (with None,
     they fail); yields the client (``.calls``). Imports the two modules (the task code imports them anyway)."""
-    import importlib
-
     client = JudgeClient(config) if config is not None else _NoJudge()
     restore = []
     mmbench = importlib.import_module(MMBENCH_EVALS).MMBench_Evaluator
@@ -205,10 +203,10 @@ def prompt_sha256(benchmark_key: str) -> str | None:
     """sha256 of the judge prompt template lmms-eval renders for a benchmark (placeholders for the question,
     options, prediction), None for a benchmark without one."""
     if benchmark_key == "mmbench":
-        evaluator = sys.modules.get(MMBENCH_EVALS) or __import__(MMBENCH_EVALS, fromlist=["x"])
+        evaluator = importlib.import_module(MMBENCH_EVALS)
         template = evaluator.MMBench_Evaluator().build_prompt("{question}", "{options}", "{prediction}")
     elif benchmark_key == "mathvista":
-        evaluals = sys.modules.get(MATHVISTA_EVALS) or __import__(MATHVISTA_EVALS, fromlist=["x"])
+        evaluals = importlib.import_module(MATHVISTA_EVALS)
         template = evaluals.MathVistaEvaluator.create_test_prompt(None, evaluals.DEMO_PROMPT, "{query}", "{response}")
     else:
         return None

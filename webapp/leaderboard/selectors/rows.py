@@ -149,12 +149,15 @@ class Points:
     def flops(self, cost: Cost, query_tokens: float | None = None) -> np.ndarray:
         return cost.flops(self.llm_params_b, self.visual_tokens, query_tokens, self.method)
 
+    def intervals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's 95 % interval on the error, error ± 1.96·stderr; a row without a standard error is its point."""
+        half = 1.96 * np.nan_to_num(self.numbers.get("stderr", np.zeros_like(self.error)), nan=0.0)
+        return self.error - half, self.error + half
+
     def rank_bands(self) -> tuple[np.ndarray, np.ndarray]:
         """Each row's rank band on the error (``fitting.band_ranks``, Chatbot Arena's rule): a row ranks below
-        another only when their 95 % intervals, error ± 1.96·stderr, separate; a row without a standard error
-        is taken as its point. (rank = best possible rank, worst possible rank), in row order."""
-        half = 1.96 * np.nan_to_num(self.numbers.get("stderr", np.zeros_like(self.error)), nan=0.0)
-        return fitting.band_ranks(self.error - half, self.error + half)
+        another only when their ``intervals`` separate. (rank = best possible rank, worst possible rank)."""
+        return fitting.band_ranks(*self.intervals())
 
     def frontier_badges(self, cost: Cost) -> frozenset[int]:
         """The frontier rows that keep the badge beyond noise (``fitting.frontier_beyond_noise``): the cheapest
@@ -164,9 +167,8 @@ class Points:
         at = np.searchsorted(self.checkpoint, ids)
         methods = self.method[at] if self.method is not None else None
         flops = cost.flops(self.llm_params_b[at], self.visual_tokens[at], methods=methods)
-        half = 1.96 * np.nan_to_num(self.numbers.get("stderr", np.zeros_like(self.error))[at], nan=0.0)
-        error = self.error[at]
-        points = zip(ids.tolist(), flops.tolist(), error.tolist(), (error - half).tolist(), (error + half).tolist())
+        low, high = (bound[at] for bound in self.intervals())
+        points = zip(ids.tolist(), flops.tolist(), self.error[at].tolist(), low.tolist(), high.tolist())
         return frozenset(fitting.frontier_beyond_noise(list(points)).badged)
 
     def frontier(self, cost: Cost) -> np.ndarray:
